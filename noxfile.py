@@ -1,0 +1,116 @@
+"""Test sessions for the two Python worlds of the project.
+
+`server` runs the middleware/local stack tests on current FastAPI + pydantic 2; `client`
+runs the extension's tests on the pins of AUTOMATIC1111 v1.10.1 and the browser tests, which
+start the local stack from a separate server-side virtualenv (`.nox/stack`); `lint` runs ruff.
+`demo` starts the local stack and the standalone tab for a person to try.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.sessions = ["lint", "server", "client"]
+nox.options.reuse_existing_virtualenvs = True
+
+CLIENT_REQUIREMENTS = ("-r", "requirements/a1111.txt", "-r", "requirements/test-client.txt")
+
+
+def _server_venv(name: str, extras: str) -> Path:
+    """A server-side virtualenv outside nox's own, re-installed when pyproject.toml changes.
+
+    The client session needs it to start the local stack as a real process, and the demo
+    needs its twin for the tab; nox cannot hand one session's venv to another.
+    """
+    venv = ROOT / ".nox" / name
+    python = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{extras}]"],
+            check=True,
+        )
+        stamp.write_text(wanted)
+    return python
+
+
+def _client_venv(name: str) -> Path:
+    """A virtualenv pinned like A1111 v1.10.1, for the demo's standalone tab."""
+    venv = ROOT / ".nox" / name
+    python = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    wanted = hashlib.sha256(
+        (ROOT / "requirements" / "a1111.txt").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    ).hexdigest()
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "-r",
+             str(ROOT / "requirements" / "a1111.txt")],
+            check=True,
+        )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(ROOT)],
+            check=True,
+        )
+        stamp.write_text(wanted)
+    return python
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """Debian's chromium drives the browser tests; install it when missing and we may."""
+    if Path("/usr/bin/chromium").exists():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        session.error("The browser tests need Debian's chromium: apt-get install chromium")
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run(
+        "apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium",
+        external=True, env={"DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def server(session: nox.Session) -> None:
+    session.install("-e", ".[server,test-server]")
+    session.run("pytest", "tests/server", *session.posargs)
+
+
+@nox.session
+def client(session: nox.Session) -> None:
+    session.install(*CLIENT_REQUIREMENTS)
+    session.install("--no-deps", "-e", ".")
+    _ensure_chromium(session)
+    stack_python = _server_venv("stack", "server")
+    session.run(
+        "pytest", "tests/client", "tests/browser", *session.posargs,
+        env={"SAGEMAKER_STACK_PYTHON": str(stack_python)},
+    )
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The local stack plus the standalone tab: open the printed URL and sign in."""
+    session.install("-e", ".[server]")
+    ui_python = _client_venv("ui")
+    session.run("python", "-m", "aws_extension", "demo", "--ui-python", str(ui_python),
+                *session.posargs)
