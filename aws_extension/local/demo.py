@@ -1,0 +1,102 @@
+"""`python -m aws_extension demo`: the local stack and the standalone tab, side by side.
+
+The two halves live in different Python worlds (the middleware needs pydantic 2, the tab
+is tested on A1111's pins with pydantic 1), so the demo runs each as its own process: the
+local stack with this interpreter, the tab with `--ui-python` (by default this one too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from aws_extension.local.state import default_state_dir
+
+READY_TIMEOUT_S = 60.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aws_extension demo",
+        description="Run the embedded local stack and the Amazon SageMaker tab together.",
+    )
+    parser.add_argument("--state-dir", type=Path, default=None, help="local stack state folder")
+    parser.add_argument("--port", type=int, default=8080, help="local stack port")
+    parser.add_argument("--ui-port", type=int, default=7861, help="port of the tab")
+    parser.add_argument(
+        "--ui-python", default=sys.executable, help="interpreter with gradio for the tab"
+    )
+    return parser
+
+
+def _echo_and_find_url(stream, found: threading.Event, holder: list[str]) -> None:
+    """Copy the stack's output to ours (it holds the one-time credentials) and spot its URL."""
+    for line in stream:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        if line.startswith("API URL:") and not found.is_set():
+            holder.append(line.split(":", 1)[1].strip())
+            found.set()
+
+
+def _wait_http(url: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback URL we started
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    state_dir = args.state_dir or default_state_dir()
+    stack = subprocess.Popen(  # noqa: S603 - our own module, argv list
+        [sys.executable, "-u", "-m", "aws_extension", "local",
+         "--state-dir", str(state_dir), "--port", str(args.port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    found, holder = threading.Event(), []
+    threading.Thread(
+        target=_echo_and_find_url, args=(stack.stdout, found, holder), daemon=True
+    ).start()
+    ui = None
+    try:
+        if not found.wait(READY_TIMEOUT_S) or stack.poll() is not None:
+            print("The local stack did not start; see its output above.", file=sys.stderr)
+            return 1
+        ui_url = f"http://127.0.0.1:{args.ui_port}"
+        ui = subprocess.Popen(  # noqa: S603 - our own module, argv list
+            [args.ui_python, "-m", "aws_extension", "ui",
+             "--data-dir", str(Path(state_dir) / "webui"), "--port", str(args.ui_port)],
+        )
+        if not _wait_http(ui_url, time.monotonic() + READY_TIMEOUT_S):
+            print("The tab did not start; see its output above.", file=sys.stderr)
+            return 1
+        print(
+            f"\nOpen {ui_url} -> Amazon SageMaker -> API and User Settings, paste the API URL\n"
+            f"({holder[0]}), the API token, the username and the password printed above, then\n"
+            "click 'Test Connection & Update Setting'. Ctrl-C stops both.\n",
+            flush=True,
+        )
+        while stack.poll() is None and ui.poll() is None:
+            time.sleep(0.5)
+        return stack.returncode or (ui.returncode or 0)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for process in (ui, stack):
+            if process is not None and process.poll() is None:
+                process.terminate()
+        for process in (ui, stack):
+            if process is not None:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
