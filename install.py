@@ -11,6 +11,7 @@ library only (`packaging` is used when present, as it is in A1111).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -130,7 +131,9 @@ def install(
     return done
 
 
-def skip_requested(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> bool:
+def skip_requested(
+    argv: Sequence[str] | None = None, environ: dict[str, str] | None = None
+) -> bool:
     """Whether the WebUI was started with --skip-install.
 
     A1111 runs this file in a subprocess, so its command line reaches us through its `launch`
@@ -138,10 +141,8 @@ def skip_requested(argv: Sequence[str] | None = None, environ: dict[str, str] | 
     """
     args = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if environ is None else environ
-    try:
+    with contextlib.suppress(ValueError):  # unbalanced quotes: A1111 fails on them itself
         args += shlex.split(env.get("COMMANDLINE_ARGS", ""))
-    except ValueError:
-        pass
     if "--skip-install" in args:
         return True
     try:

@@ -40,7 +40,31 @@ _EXPORTS: dict[str, str] = {
     },
 }
 
-__all__ = sorted(_EXPORTS)
+# Spelled out (not derived from _EXPORTS) so linters and IDEs can read it.
+__all__ = [
+    "ApiClient",
+    "ApiError",
+    "ClientOptions",
+    "Conflict",
+    "Connection",
+    "ConnectionFailed",
+    "IncompatibleServer",
+    "InvalidApiToken",
+    "InvalidRequest",
+    "InvalidUrl",
+    "NotAuthenticated",
+    "NotFound",
+    "Page",
+    "PermissionDenied",
+    "RequestTimeout",
+    "ServerError",
+    "SettingsStore",
+    "TlsFailed",
+    "TooManyAttempts",
+    "UserSession",
+    "WrongCredentials",
+    "normalise_api_url",
+]
 
 if TYPE_CHECKING:
     from aws_extension.client.api import ApiClient, ClientOptions, Page, normalise_api_url

@@ -88,7 +88,9 @@ def normalise_api_url(url: str) -> str:
         )
     shown = text if len(text) <= 200 else text[:200] + "..."
     if any(ch.isspace() for ch in text):
-        raise errors.InvalidUrl(f"The API URL {shown!r} contains spaces: paste it again without them.")
+        raise errors.InvalidUrl(
+            f"The API URL {shown!r} contains spaces: paste it again without them."
+        )
     if "://" not in text:
         raise errors.InvalidUrl(
             f"The API URL {shown!r} has no scheme: it must start with https:// "
@@ -251,10 +253,15 @@ class ApiClient:
         """Check that the URL is this API, with a compatible version, and the API token works."""
         data = self._call("GET", "/ping", auth=False)
         version = data.get("api_version") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or data.get("message") != "pong" or not isinstance(version, str):
+        if (
+            not isinstance(data, dict)
+            or data.get("message") != "pong"
+            or not isinstance(version, str)
+        ):
             raise errors.IncompatibleServer(
                 f"{self._api_url} answered /ping, but not like the sd-webui-sagemaker API. "
-                "Check the API URL (copy it from the stack's outputs, with its stage such as /prod)."
+                "Check the API URL (copy it from the stack's outputs, with its stage such as "
+                "/prod)."
             )
         ours = contract.api_major(contract.API_VERSION)
         try:
@@ -617,7 +624,9 @@ class ApiClient:
                 f"Cannot reach {where}: {_connection_reason(exc)}. Check the API URL and that "
                 "the server is running."
             )
-        return errors.ApiError(f"The request {method} {path} to {where} failed ({type(exc).__name__}).")
+        return errors.ApiError(
+            f"The request {method} {path} to {where} failed ({type(exc).__name__})."
+        )
 
     def _decode(self, response: requests.Response, method: str, path: str) -> Any:
         status = response.status_code
@@ -680,7 +689,9 @@ class ApiClient:
                 _sentence(detail) or "The change conflicts with the current state.", **kw
             )
         if status in (400, 422):
-            return errors.InvalidRequest(_sentence(detail) or "The server rejected the request.", **kw)
+            return errors.InvalidRequest(
+                _sentence(detail) or "The server rejected the request.", **kw
+            )
         if status == 429:
             retry_after = _retry_after(response)
             wait = f" Try again in {retry_after:.0f} s." if retry_after is not None else ""

@@ -76,9 +76,13 @@ class SettingsStore:
         if not isinstance(entry, dict):
             return None
         username, refresh_token = entry.get("username"), entry.get("refresh_token")
-        if isinstance(username, str) and username and isinstance(refresh_token, str):
-            if refresh_token:
-                return UserSession(username=username, refresh_token=refresh_token)
+        if (
+            isinstance(username, str)
+            and isinstance(refresh_token, str)
+            and username
+            and refresh_token
+        ):
+            return UserSession(username=username, refresh_token=refresh_token)
         return None
 
     # -- writing -------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -18,6 +20,17 @@ from aws_extension.middleware.records.sqlite import SqliteRecords
 THREADS = 16
 
 
+@pytest.fixture(scope="module")
+def dynamodb_client() -> Iterator[Any]:
+    """One moto-backed client for the module; each test gets a table of its own."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            mp.setenv(name, "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        with mock_aws():
+            yield boto3.client("dynamodb", region_name="us-east-1")
+
+
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Records]:
     if request.param == "sqlite":
@@ -25,14 +38,11 @@ def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Records]
         yield store
         store.close()
         return
-    mp = request.getfixturevalue("monkeypatch")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        mp.setenv(name, "testing")
-    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_records_table(client, "records-test")
-        yield DynamoRecords(client, "records-test")
+    client = request.getfixturevalue("dynamodb_client")
+    table = f"records-{uuid.uuid4().hex}"
+    create_records_table(client, table)
+    yield DynamoRecords(client, table)
+    client.delete_table(TableName=table)
 
 
 def run_together(count: int, work: Callable[[int], None]) -> None:
