@@ -172,7 +172,9 @@ class ApiClient:
     the password: the first call that needs it refreshes silently. `on_session` receives each
     new Session (login, refresh, password change) so the caller can persist its refresh token;
     when a call raises `NotAuthenticated` the session is over and the stored refresh token
-    should be forgotten.
+    should be forgotten. `session` lets the caller bring its own `requests.Session` (proxies,
+    a CA bundle); the client then leaves it open on `close()`. `sleep` waits between retries
+    (tests pass a recorder).
 
     An instance may be shared by the threads of the WebUI; token refreshes are serialised.
     """

@@ -42,6 +42,23 @@ class UserSessions:
             client = self._clients.get(user)
         return client if client is not None else self.resume(user)
 
+    def check(self, user: str) -> ApiClient:
+        """The user's client, confirmed with the server now (when a page loads).
+
+        A client kept from earlier asks for the profile, which also brings its permissions up
+        to date; otherwise the stored session is resumed.
+        """
+        with self._lock:
+            client = self._clients.get(user)
+        if client is None:
+            return self.resume(user)
+        try:
+            client.me()
+        except NotAuthenticated:
+            self.forget(user)
+            raise
+        return client
+
     def resume(self, user: str) -> ApiClient:
         """Sign in again without the password by refreshing the stored session.
 

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from aws_extension.middleware.errors import Conflict, Invalid, NotFound
 from aws_extension.middleware.records import AlreadyExists, Item, Records, VersionConflict
@@ -22,8 +23,22 @@ THREADS = 16
 
 @pytest.fixture(scope="module")
 def dynamodb_client() -> Iterator[Any]:
-    """One moto-backed client for the module; each test gets a table of its own."""
+    """One moto-backed client for the module; each test gets a table of its own.
+
+    DynamoDB applies each conditional write atomically; moto checks the condition and stores
+    the item in two steps without a lock, so under threads it sometimes lets two creates of
+    one key through. Serializing moto's request handling restores DynamoDB's atomicity, so
+    the concurrency tests judge our conditions rather than moto's thread safety.
+    """
+    emulate = BotocoreStubber.process_request
+    lock = threading.Lock()
+
+    def atomic(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return emulate(self, request)
+
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(BotocoreStubber, "process_request", atomic)
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             mp.setenv(name, "testing")
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")

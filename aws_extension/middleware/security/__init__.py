@@ -1,0 +1,1 @@
+"""Crypto and abuse protection: password hashes, signed tokens, the sign-in throttle."""

@@ -1,0 +1,42 @@
+"""Business and security rules. Routers call these; these raise the domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aws_extension.middleware.config import Config
+from aws_extension.middleware.records import Records
+from aws_extension.middleware.security.passwords import PasswordHasher
+from aws_extension.middleware.security.throttle import LoginThrottle
+from aws_extension.middleware.security.tokens import TokenSigner
+from aws_extension.middleware.services.access import Access
+from aws_extension.middleware.services.auth import AuthService
+from aws_extension.middleware.services.roles import RoleService
+from aws_extension.middleware.services.users import UserService
+
+
+@dataclass(frozen=True)
+class Services:
+    """One app's services, wired once in `create_app` and reached through `app.state`."""
+
+    auth: AuthService
+    users: UserService
+    roles: RoleService
+
+    @classmethod
+    def build(cls, config: Config, records: Records, clock: Callable[[], float]) -> Services:
+        access = Access(records)
+        hasher = PasswordHasher(config.scrypt)
+        signer = TokenSigner(
+            config.signing_secret,
+            issuer=config.issuer,
+            access_ttl=config.access_token_ttl,
+            refresh_ttl=config.refresh_token_ttl,
+            clock=clock,
+        )
+        users = UserService(records, access, hasher, clock)
+        auth = AuthService(
+            records, access, users, hasher, signer, LoginThrottle(records, config.throttle, clock)
+        )
+        return cls(auth=auth, users=users, roles=RoleService(records, access, clock))

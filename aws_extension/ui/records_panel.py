@@ -1,0 +1,274 @@
+"""What Role Management and User Management have in common.
+
+Both show one kind of record as a paged table, change records through a form, delete in two
+steps (Delete, then Confirm delete) and report in a status line. The panel is only shown to
+users holding its permission, as a courtesy: the server enforces permissions either way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from aws_extension.client.api import ApiClient
+from aws_extension.client.errors import ApiError, NotAuthenticated
+from aws_extension.ui import paging
+from aws_extension.ui.context import UiContext
+from aws_extension.ui.feedback import UiError, escape, failure, success
+from aws_extension.ui.paging import PageState
+from aws_extension.ui.sessions import UserSessions
+from aws_extension.ui.tables import table
+
+#: What a handler returns: component -> new value or gr.update(...); absent ones stay.
+Updates = dict[Any, Any]
+
+
+class RecordsPanel(ABC):
+    """A panel of one record kind; subclasses supply the form and the API calls."""
+
+    noun: str  # "role": in elem_ids (sagemaker_role_...) and messages
+    plural: str  # "roles": sagemaker_roles_table, sagemaker_roles_panel, ...
+    title: str
+    permission: str
+    headers: list[str]
+
+    def __init__(self, context: UiContext, sessions: UserSessions) -> None:
+        self._context = context
+        self._sessions = sessions
+
+    # -- supplied by each panel --------------------------------------------------------------
+
+    @abstractmethod
+    def list_page(self, client: ApiClient) -> paging.ListPage:
+        """The client method that lists this kind of record."""
+
+    @abstractmethod
+    def rows(self, items: list[dict]) -> list[list[str]]:
+        """Table rows of one page of records."""
+
+    @abstractmethod
+    def build_form(self) -> None:
+        """Create the form; it must call `delete_button()` where Delete belongs."""
+
+    @abstractmethod
+    def wire_form(self) -> None:
+        """Hook the form's buttons to their handlers."""
+
+    @abstractmethod
+    def fill_form(self, item: dict) -> Updates:
+        """Put a record picked in the table into the form, ready to change it."""
+
+    @abstractmethod
+    def delete(self, client: ApiClient, name: str) -> None:
+        """Delete the named record."""
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build(self) -> None:
+        prefix = f"sagemaker_{self.plural}"
+        with gr.Column(visible=False, elem_id=f"{prefix}_panel") as self.panel:
+            gr.Markdown(f"### {self.title}")
+            self.table = gr.Dataframe(
+                value=table(self.headers, []),
+                headers=self.headers,
+                interactive=False,
+                wrap=True,
+                elem_id=f"{prefix}_table",
+            )
+            with gr.Row(elem_classes="sagemaker-pager"):
+                self.previous = gr.Button(
+                    "Previous Page", interactive=False, size="sm", elem_id=f"{prefix}_previous"
+                )
+                self.page_label = gr.Markdown("Page 1", elem_id=f"{prefix}_page")
+                self.next = gr.Button(
+                    "Next Page", interactive=False, size="sm", elem_id=f"{prefix}_next"
+                )
+                self.refresh = gr.Button("Refresh", size="sm", elem_id=f"{prefix}_refresh")
+            self.state = gr.State(PageState())
+            self.items = gr.State([])
+            gr.Markdown(
+                f"Click a row to load the {self.noun} into the form below.",
+                elem_classes="sagemaker-hint",
+            )
+            self.build_form()
+            with gr.Row(visible=False, elem_id=f"sagemaker_{self.noun}_delete_confirm_row") as (
+                self.confirm_row
+            ):
+                self.confirm_text = gr.Markdown(elem_id=f"sagemaker_{self.noun}_delete_question")
+                self.confirm = gr.Button(
+                    "Confirm delete", variant="stop", elem_id=f"sagemaker_{self.noun}_delete_confirm"
+                )
+                self.cancel = gr.Button("Cancel", elem_id=f"sagemaker_{self.noun}_delete_cancel")
+            self.pending = gr.State("")
+            self.status = gr.Markdown(elem_id=f"{prefix}_status")
+        self._wire()
+        self.wire_form()
+
+    def delete_button(self) -> gr.Button:
+        self.delete_start = gr.Button(
+            f"Delete {self.noun}", variant="stop", elem_id=f"sagemaker_{self.noun}_delete"
+        )
+        return self.delete_start
+
+    def _wire(self) -> None:
+        listing = self.listing_outputs
+        self.previous.click(self.on_previous, inputs=[self.state], outputs=listing)
+        self.next.click(self.on_next, inputs=[self.state], outputs=listing)
+        self.refresh.click(self.on_refresh, inputs=[self.state], outputs=listing)
+        self.table.select(self.on_select, inputs=[self.items], outputs=self.form_outputs)
+        confirm_outputs = [self.pending, self.confirm_row, self.confirm_text, self.status]
+        self.delete_start.click(self.on_delete, inputs=[self.name], outputs=confirm_outputs)
+        self.cancel.click(self.on_cancel, inputs=None, outputs=confirm_outputs)
+        self.deleted = self.confirm.click(
+            self.on_confirm_delete,
+            inputs=[self.pending, self.state],
+            outputs=[*listing, self.pending, self.confirm_row],
+        )
+
+    # -- what the connection panel drives ----------------------------------------------------
+
+    @property
+    def listing_outputs(self) -> list[Any]:
+        return [
+            self.table,
+            self.state,
+            self.items,
+            self.previous,
+            self.next,
+            self.page_label,
+            self.status,
+        ]
+
+    @property
+    def form_outputs(self) -> list[Any]:
+        """Components `fill_form` may change; `self.name` is the record's name field."""
+        return [self.name]
+
+    @property
+    def view_outputs(self) -> list[Any]:
+        return [self.panel, self.confirm_row, self.pending, *self.listing_outputs]
+
+    def show(self, client: ApiClient) -> Updates:
+        """The panel for a freshly signed-in user: hidden without the permission."""
+        if self.permission not in client.permissions:
+            return self.hide()
+        updates: Updates = {self.panel: gr.update(visible=True), self.status: ""}
+        try:
+            updates.update(self._load(client, PageState()))
+        except ApiError as exc:
+            updates[self.status] = failure(exc)
+        return updates
+
+    def hide(self) -> Updates:
+        """Hidden and emptied, so a signed-out page keeps no records on screen."""
+        empty = PageState()
+        return {
+            self.panel: gr.update(visible=False),
+            self.confirm_row: gr.update(visible=False),
+            self.pending: "",
+            self.table: table(self.headers, []),
+            self.state: empty,
+            self.items: [],
+            self.previous: gr.update(interactive=False),
+            self.next: gr.update(interactive=False),
+            self.page_label: "Page 1",
+            self.status: "",
+        }
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def on_previous(self, state: PageState, request: gr.Request) -> Updates:
+        return self._show_page(request, state.back())
+
+    def on_next(self, state: PageState, request: gr.Request) -> Updates:
+        return self._show_page(request, state.forward())
+
+    def on_refresh(self, state: PageState, request: gr.Request) -> Updates:
+        return self._show_page(request, state)
+
+    def on_select(self, items: list[dict], evt: gr.SelectData) -> Updates:
+        index = evt.index
+        row = index[0] if isinstance(index, (list, tuple)) else index
+        if not isinstance(row, int) or not 0 <= row < len(items):
+            return {}
+        return self.fill_form(items[row])
+
+    def on_delete(self, name: str) -> Updates:
+        name = (name or "").strip()
+        if not name:
+            return {self.status: failure(UiError(f"Enter or pick the {self.noun} to delete."))}
+        return {
+            self.pending: name,
+            self.confirm_row: gr.update(visible=True),
+            self.confirm_text: f"Delete {self.noun} **{escape(name)}**? This cannot be undone.",
+            self.status: "",
+        }
+
+    def on_cancel(self) -> Updates:
+        return {self.pending: "", self.confirm_row: gr.update(visible=False), self.status: ""}
+
+    def on_confirm_delete(self, name: str, state: PageState, request: gr.Request) -> Updates:
+        def delete(client: ApiClient) -> str:
+            self.delete(client, name)
+            return f"Deleted {self.noun} {escape(name)}."
+
+        updates = self.act(request, state, delete)
+        updates.update({self.pending: "", self.confirm_row: gr.update(visible=False)})
+        return updates
+
+    # -- plumbing for the panels' handlers ---------------------------------------------------
+
+    def act(
+        self, request: gr.Request, state: PageState, change: Callable[[ApiClient], str]
+    ) -> Updates:
+        """Run one change for the request's user, then show the current page again.
+
+        `change` returns what to report on success (escaped Markdown). Failures of the API or
+        of the input become the status line; nothing is raised to gradio.
+        """
+        user = self._context.webui_user(request)
+        try:
+            client = self._sessions.client(user)
+            message = change(client)
+        except (ApiError, UiError) as exc:
+            return {self.status: self._failure(user, exc)}
+        try:
+            updates = self._load(client, state)
+        except ApiError as exc:
+            return {self.status: f"{success(message)} {self._failure(user, exc)}"}
+        updates[self.status] = success(message)
+        return updates
+
+    def required(self, value: str, what: str) -> str:
+        value = (value or "").strip()
+        if not value:
+            raise UiError(f"Enter the {what}.")
+        return value
+
+    def _show_page(self, request: gr.Request, state: PageState) -> Updates:
+        user = self._context.webui_user(request)
+        try:
+            updates = self._load(self._sessions.client(user), state)
+        except (ApiError, UiError) as exc:
+            return {self.status: self._failure(user, exc)}
+        updates[self.status] = ""
+        return updates
+
+    def _load(self, client: ApiClient, state: PageState) -> Updates:
+        page, state = paging.load(self.list_page(client), state)
+        return {
+            self.table: table(self.headers, self.rows(page.items)),
+            self.state: state,
+            self.items: page.items,
+            self.previous: gr.update(interactive=state.has_previous),
+            self.next: gr.update(interactive=state.has_next),
+            self.page_label: f"Page {state.number}",
+        }
+
+    def _failure(self, user: str, exc: Exception) -> str:
+        if isinstance(exc, NotAuthenticated):
+            self._sessions.forget(user)
+        return failure(exc)
