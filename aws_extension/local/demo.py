@@ -58,9 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     state_dir = args.state_dir or default_state_dir()
     stack = subprocess.Popen(  # noqa: S603 - our own module, argv list
-        [sys.executable, "-u", "-m", "aws_extension", "local",
-         "--state-dir", str(state_dir), "--port", str(args.port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "aws_extension",
+            "local",
+            "--state-dir",
+            str(state_dir),
+            "--port",
+            str(args.port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     found, holder = threading.Event(), []
     threading.Thread(
@@ -73,8 +84,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         ui_url = f"http://127.0.0.1:{args.ui_port}"
         ui = subprocess.Popen(  # noqa: S603 - our own module, argv list
-            [args.ui_python, "-m", "aws_extension", "ui",
-             "--data-dir", str(Path(state_dir) / "webui"), "--port", str(args.ui_port)],
+            [
+                args.ui_python,
+                "-m",
+                "aws_extension",
+                "ui",
+                "--data-dir",
+                str(Path(state_dir) / "webui"),
+                "--port",
+                str(args.ui_port),
+            ],
         )
         if not _wait_http(ui_url, time.monotonic() + READY_TIMEOUT_S):
             print("The tab did not start; see its output above.", file=sys.stderr)

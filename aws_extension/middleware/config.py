@@ -19,7 +19,7 @@ from aws_extension.middleware.security.throttle import ThrottlePolicy
 MIN_SECRET_LENGTH = 32
 
 ENV_API_TOKENS = "SAGEMAKER_API_TOKENS"
-ENV_SIGNING_SECRET = "SAGEMAKER_SIGNING_SECRET"
+ENV_SIGNING_SECRET = "SAGEMAKER_SIGNING_SECRET"  # noqa: S105 (a variable name)
 ENV_RECORDS_TABLE = "SAGEMAKER_RECORDS_TABLE"
 ENV_ACCESS_TTL = "SAGEMAKER_ACCESS_TOKEN_TTL"
 ENV_REFRESH_TTL = "SAGEMAKER_REFRESH_TOKEN_TTL"
@@ -47,9 +47,7 @@ class Config:
         if not self.api_tokens or not all(self.api_tokens):
             raise ConfigError("at least one non-empty API token is required")
         if len(self.signing_secret) < MIN_SECRET_LENGTH:
-            raise ConfigError(
-                f"the signing secret must be at least {MIN_SECRET_LENGTH} characters"
-            )
+            raise ConfigError(f"the signing secret must be at least {MIN_SECRET_LENGTH} characters")
         if self.access_token_ttl <= 0 or self.refresh_token_ttl <= 0:
             raise ConfigError("token lifetimes must be positive")
 

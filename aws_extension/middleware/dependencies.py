@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aws_extension.middleware.errors import NotAuthenticated, PermissionDenied
@@ -66,3 +66,8 @@ class PageQuery:
     ) -> None:
         self.limit = limit
         self.cursor = cursor
+
+
+def no_store(response: Response) -> None:
+    """Responses carrying tokens must not be cached on the way (RFC 6749 section 5.1)."""
+    response.headers["Cache-Control"] = "no-store"

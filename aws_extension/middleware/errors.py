@@ -196,9 +196,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Method and path only: headers and bodies may hold tokens and passwords.
-    logger.error(
-        "Unexpected error on %s %s", request.method, request.url.path, exc_info=exc
-    )
+    logger.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         HTTPStatus.INTERNAL_SERVER_ERROR,
         ERROR_INTERNAL,

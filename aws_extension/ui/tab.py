@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from aws_extension.ui.connection_panel import ConnectionPanel
@@ -25,7 +27,16 @@ def build_tab(context: UiContext) -> gr.Blocks:
     return blocks
 
 
-def build_settings(context: UiContext, sessions: UserSessions, blocks: gr.Blocks) -> None:
+@dataclass(frozen=True)
+class SettingsPanels:
+    """The parts of the "API and User Settings" sub-tab, for whoever wires more to them."""
+
+    connection: ConnectionPanel
+    roles: RolesPanel
+    users: UsersPanel
+
+
+def build_settings(context: UiContext, sessions: UserSessions, blocks: gr.Blocks) -> SettingsPanels:
     """The "API and User Settings" sub-tab: connection, Role Management, User Management."""
     roles = RolesPanel(context, sessions)
     users = UsersPanel(context, sessions)
@@ -36,3 +47,4 @@ def build_settings(context: UiContext, sessions: UserSessions, blocks: gr.Blocks
     connection.wire(blocks)
     for change in roles.changes:
         change.then(users.on_roles_changed, inputs=None, outputs=[users.roles])
+    return SettingsPanels(connection, roles, users)

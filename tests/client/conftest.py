@@ -8,6 +8,12 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
+import responses
+from fake_api import FakeApi
+
+from aws_extension.client.api import ClientOptions
+from aws_extension.client.settings_store import SettingsStore
+from aws_extension.ui.context import UiContext
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_A1111 = Path(__file__).resolve().parent / "fake_a1111"
@@ -47,3 +53,19 @@ def a1111(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNam
         )
     finally:
         _forget_modules()
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    """The API, faked in memory over `responses` (see fake_api.py)."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeApi(mock)
+
+
+@pytest.fixture
+def ui_context(tmp_path: Path) -> UiContext:
+    """The tab's context as the standalone app makes it, with a settings file in tmp."""
+    return UiContext(
+        store=SettingsStore(tmp_path / "sagemaker" / "settings.json"),
+        client_options=lambda: ClientOptions(timeout=5, connect_timeout=2, retries=0),
+    )

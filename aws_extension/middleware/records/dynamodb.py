@@ -22,6 +22,7 @@ from aws_extension.middleware.records.base import (
     not_found,
 )
 
+
 def create_records_table(client: Any, table_name: str) -> None:
     """Create the records table (on-demand billing) and wait until it is usable.
 

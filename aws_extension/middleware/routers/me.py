@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends
 
-from aws_extension.middleware.dependencies import Caller, ServicesDep
+from aws_extension.middleware.dependencies import Caller, ServicesDep, no_store
 from aws_extension.middleware.schemas.auth import PasswordChange, SessionOut
 from aws_extension.middleware.schemas.common import problems
 from aws_extension.middleware.schemas.users import UserOut
@@ -18,11 +18,11 @@ def me(caller: Caller, services: ServicesDep) -> User:
 
 
 @router.put(
-    "/password", response_model=SessionOut, responses=problems(400, 401, 403, 422, 429)
+    "/password",
+    response_model=SessionOut,
+    responses=problems(400, 401, 403, 422, 429),
+    dependencies=[Depends(no_store)],
 )
-def change_password(
-    body: PasswordChange, caller: Caller, services: ServicesDep, response: Response
-) -> Session:
+def change_password(body: PasswordChange, caller: Caller, services: ServicesDep) -> Session:
     """Change the caller's password: all old tokens are revoked and new ones returned."""
-    response.headers["Cache-Control"] = "no-store"
     return services.auth.change_password(caller, body.current_password, body.new_password)

@@ -35,6 +35,6 @@ class PasswordChange(RequestBody):
 class SessionOut(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth token type)
     expires_in: int = Field(description="Seconds until the access token expires.")
     user: UserOut

@@ -59,7 +59,8 @@ class Problem(BaseModel):
 
 _DESCRIPTIONS = {
     400: "The request makes no sense in the current state (`invalid`).",
-    401: "Missing (`not_authenticated`) or bad (`invalid_token`) bearer token.",
+    401: "No token (`not_authenticated`), a bad one (`invalid_token`) or wrong credentials"
+    " (`wrong_credentials`).",
     403: "Wrong API key (`invalid_api_key`) or missing permission (`permission_denied`).",
     404: "No such resource (`not_found`).",
     409: "Clashes with the current state (`conflict`).",
@@ -70,11 +71,4 @@ _DESCRIPTIONS = {
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the error statuses a route can answer with."""
-    return {
-        status: {
-            "model": Problem,
-            "description": _DESCRIPTIONS[status],
-            "content": {"application/problem+json": {}},
-        }
-        for status in statuses
-    }
+    return {status: {"model": Problem, "description": _DESCRIPTIONS[status]} for status in statuses}

@@ -9,6 +9,7 @@ at, whether or not the username exists. A success resets the count. Keys are low
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,11 +76,9 @@ class LoginThrottle:
         item = self._records.get(KIND, key)
         if item is None:
             return
-        try:
+        # If a concurrent attempt wrote in between, its outcome stands.
+        with contextlib.suppress(VersionConflict, NotFound):
             self._records.delete(KIND, key, expected_version=item.version)
-        except (VersionConflict, NotFound):
-            # A concurrent attempt wrote in between; its outcome stands.
-            pass
 
 
 def _locked(seconds: int) -> TooManyAttempts:

@@ -66,13 +66,13 @@ class Access:
     def ensure_managers_remain(
         self,
         *,
-        users: Mapping[str, list[str] | None] | None = None,
+        users: Mapping[str, list[str]] | None = None,
         roles: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         """Refuse a change that would leave nobody holding `role:all` or `user:all`.
 
-        `users` maps a username to its roles after the change (None: deleted); `roles` maps
-        a role name to its permissions after the change. Only a change that takes the last
+        `users` maps a username to its roles after the change; `roles` maps a role name to
+        its permissions after the change. Only a change that takes the last
         holder away is refused, so an already broken deployment can still be repaired.
         """
         users = users or {}
@@ -84,8 +84,8 @@ class Access:
             current = item.doc["roles"]
             for name in current:
                 held_before |= role_before.get(name, set())
-            future = users[item.key] if item.key in users else current
-            for name in future or ():
+            future = users.get(item.key, current)
+            for name in future:
                 held_after |= role_after.get(name, set())
         for permission in GUARDED:
             if permission in held_before and permission not in held_after:

@@ -42,7 +42,9 @@ class AuthService:
         self._throttle.check(username)
         item = self._records.get(USER, username)
         stored = item.doc["password_hash"] if item is not None else None
-        if item is None or not self._hasher.verify(password, stored):
+        # Verify before looking at `item`: an unknown name must cost the same scrypt work.
+        verified = self._hasher.verify(password, stored)
+        if item is None or not verified:
             self._throttle.record_failure(username)
             raise WrongCredentials("Wrong username or password.")
         self._throttle.reset(username)

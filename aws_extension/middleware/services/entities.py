@@ -60,7 +60,7 @@ class Session:
     refresh_token: str
     expires_in: int
     user: User
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (the OAuth token type)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,207 @@
+"""Real processes for the browser tests: the local stack, the standalone tab, Chromium.
+
+The stack runs with the server environment's interpreter (`SAGEMAKER_STACK_PYTHON`, set by
+the nox `client` session), the tab with this one (A1111's pins). Every wait is bounded and
+every process is ended in teardown, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 60.0
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+SHOTS = Path(os.environ.get("SAGEMAKER_SCREENSHOTS", "/tmp/shots"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+class Output:
+    """A process's output, read in a thread so waiting on it can time out."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(process,), daemon=True).start()
+
+    def _pump(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def until(self, prefix: str, deadline: float) -> str:
+        """The rest of the first line starting with `prefix`, waiting until `deadline`."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {prefix!r} line; output so far: {self.lines}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise RuntimeError(f"the process ended; its output: {self.lines}")
+            self.lines.append(line)
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
+
+
+@dataclass
+class Stack:
+    api_url: str
+    api_token: str
+    username: str
+    password: str
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The embedded local stack as a real process, with its first-start credentials."""
+    python = os.environ.get("SAGEMAKER_STACK_PYTHON")
+    if not python:
+        pytest.skip(
+            "SAGEMAKER_STACK_PYTHON is not set: it names the server-side interpreter that "
+            "runs the local stack (`nox -s client` sets it)"
+        )
+    state = tmp_path_factory.mktemp("stack")
+    process = subprocess.Popen(
+        [python, "-u", "-m", "aws_extension", "local", "--state-dir", str(state), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = Output(process)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        yield Stack(
+            api_url=output.until("API URL:", deadline),
+            api_token=output.until("API token:", deadline),
+            username=output.until("Username:", deadline),
+            password=output.until("Password:", deadline),
+        )
+    finally:
+        stop(process)
+
+
+@dataclass
+class TabServer:
+    """The standalone tab (`python -m aws_extension ui`); `restart()` keeps the data dir."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.data_dir / "sagemaker" / "settings.json"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aws_extension", "ui", "--data-dir", str(self.data_dir),
+             "--port", str(self.port)],
+            cwd=ROOT,
+            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the tab exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as reply:  # noqa: S310
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"the tab did not answer at {self.url}")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+
+
+@pytest.fixture(scope="module")
+def tab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TabServer]:
+    server = TabServer(data_dir=tmp_path_factory.mktemp("webui"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A fresh browser context per test; anything not on 127.0.0.1 is refused."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(15_000)
+    context.route(
+        "**/*",
+        lambda route: route.continue_()
+        if route.request.url.startswith("http://127.0.0.1")
+        else route.abort(),
+    )
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
