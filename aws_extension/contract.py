@@ -55,6 +55,46 @@ MODEL_TYPES: tuple[str, ...] = (
     "hypernetworks",
 )
 
+# Statuses of a checkpoint (model). `Completing` lasts while the server joins the uploaded
+# parts; only `Active` models are complete and offered to endpoints.
+CHECKPOINT_UPLOADING = "Uploading"
+CHECKPOINT_COMPLETING = "Completing"
+CHECKPOINT_IMPORTING = "Importing"
+CHECKPOINT_ACTIVE = "Active"
+CHECKPOINT_FAILED = "Failed"
+CHECKPOINT_STATUSES: tuple[str, ...] = (
+    CHECKPOINT_UPLOADING,
+    CHECKPOINT_COMPLETING,
+    CHECKPOINT_IMPORTING,
+    CHECKPOINT_ACTIVE,
+    CHECKPOINT_FAILED,
+)
+
+#: A model's name is its file name (endpoints store the file under it), so it must be a
+#: portable one: no path separators, nothing Windows forbids, no control characters.
+MODEL_NAME_MAX_LENGTH = 200
+MODEL_NAME_FORBIDDEN = '/\\:*?"<>|'
+SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
+#: Most part URLs in one answer: POST /checkpoints returns those of the first parts, and
+#: POST /checkpoints/{id}/parts takes at most this many part numbers per call.
+MAX_PART_URLS = 1000
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a model, in words for the user; None when it can."""
+    if not name or len(name) > MODEL_NAME_MAX_LENGTH:
+        return f"use 1-{MODEL_NAME_MAX_LENGTH} characters"
+    if name != name.strip():
+        return "remove the leading or trailing spaces"
+    if name in (".", ".."):
+        return "'.' and '..' are not file names"
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        return "remove the control characters"
+    bad = sorted({char for char in name if char in MODEL_NAME_FORBIDDEN})
+    if bad:
+        return f"remove {' '.join(bad)} (a model name is a file name, not a path)"
+    return None
+
 # Machine-readable `code` member of every error body, so the client can tell a wrong API
 # token (403) from a missing permission (403) without parsing English.
 ERROR_INVALID_API_KEY = "invalid_api_key"
@@ -64,10 +104,19 @@ ERROR_WRONG_CREDENTIALS = "wrong_credentials"
 ERROR_PERMISSION_DENIED = "permission_denied"
 ERROR_NOT_FOUND = "not_found"
 ERROR_CONFLICT = "conflict"
+#: 409 for a model whose type and SHA-256 match one already `Active`; names it in `existing_id`.
+ERROR_DUPLICATE_CONTENT = "duplicate_content"
 ERROR_INVALID = "invalid"
 ERROR_VALIDATION = "validation_error"
 ERROR_TOO_MANY_ATTEMPTS = "too_many_attempts"
 ERROR_INTERNAL = "internal"
+#: 413: a model over the deployment's size limit, or a part over the part size limit.
+ERROR_TOO_LARGE = "too_large"
+#: 503: the deployment lacks what the route needs (a middleware built without model storage).
+ERROR_UNAVAILABLE = "unavailable"
+# Codes of the local stack's signed part and download URLs (S3 answers XML instead).
+ERROR_INVALID_SIGNATURE = "invalid_signature"
+ERROR_URL_EXPIRED = "url_expired"
 
 
 def api_major(version: str) -> int:

@@ -413,10 +413,125 @@ class ApiClient:
     def delete_user(self, username: str) -> None:
         self._call("DELETE", f"/users/{_segment(username, 'username')}")
 
+    # -- checkpoints (models) --------------------------------------------------------------
+
+    def create_checkpoint(
+        self,
+        name: str,
+        type: str,
+        size: int,
+        sha256: str | None = None,
+        allowed_roles: Iterable[str] | None = None,
+    ) -> dict:
+        """Start uploading a model; returns `{"checkpoint", "upload"}` with the part URLs.
+
+        Not retried: a repeat after a lost answer would find the name taken by the first
+        attempt. With `sha256`, a model of that type and content already `Active` raises
+        `DuplicateContent` naming it, so the caller can skip the upload.
+        """
+        body: dict[str, Any] = {"name": name, "type": type, "size": size}
+        if sha256 is not None:
+            body["sha256"] = sha256
+        if allowed_roles is not None:
+            body["allowed_roles"] = list(allowed_roles)
+        data = self._call("POST", "/checkpoints", body=body)
+        return self._expect_dict(data, "POST /checkpoints")
+
+    def checkpoint_parts(self, checkpoint_id: str, part_numbers: Iterable[int]) -> dict:
+        """Fresh URLs for some parts of an upload: `{"parts": [...], "expires_at"}`.
+
+        Retried like a GET: signing URLs changes nothing on the server.
+        """
+        path = f"/checkpoints/{_segment(checkpoint_id, 'model id')}/parts"
+        data = self._call("POST", path, body={"part_numbers": list(part_numbers)}, idempotent=True)
+        return self._expect_dict(data, f"POST {path}")
+
+    def complete_checkpoint(
+        self, checkpoint_id: str, parts: Iterable[tuple[int, str]], sha256: str | None = None
+    ) -> dict:
+        """Join the uploaded parts `(part_number, etag)`; returns the `Active` checkpoint.
+
+        Not retried: a second completion is refused once the first went through. After a
+        lost answer, `get_checkpoint` tells whether it did.
+        """
+        body: dict[str, Any] = {
+            "parts": [{"part_number": n, "etag": etag} for n, etag in sorted(parts)]
+        }
+        if sha256 is not None:
+            body["sha256"] = sha256
+        path = f"/checkpoints/{_segment(checkpoint_id, 'model id')}/complete"
+        return self._expect_dict(self._call("POST", path, body=body), f"POST {path}")
+
+    def abort_checkpoint(self, checkpoint_id: str) -> None:
+        """Give up an upload and drop its parts. Retried: aborting twice aborts once."""
+        path = f"/checkpoints/{_segment(checkpoint_id, 'model id')}/abort"
+        self._call("POST", path, idempotent=True)
+
+    def list_checkpoints(
+        self,
+        type: str | None = None,
+        status: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        filters = {"type": type, "status": status, "name": name}
+        return self._page("/checkpoints", limit, cursor, filters)
+
+    def get_checkpoint(self, checkpoint_id: str) -> dict:
+        return self._call("GET", f"/checkpoints/{_segment(checkpoint_id, 'model id')}")
+
+    def update_checkpoint(
+        self,
+        checkpoint_id: str,
+        *,
+        name: str | None = None,
+        allowed_roles: Iterable[str] | None = None,
+    ) -> dict:
+        """Rename a model and/or change who may use it; what is left None stays as it is."""
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if allowed_roles is not None:
+            body["allowed_roles"] = list(allowed_roles)
+        if not body:
+            raise ValueError("update_checkpoint needs name or allowed_roles")
+        return self._call("PATCH", f"/checkpoints/{_segment(checkpoint_id, 'model id')}", body=body)
+
+    def delete_checkpoint(self, checkpoint_id: str) -> None:
+        self._call("DELETE", f"/checkpoints/{_segment(checkpoint_id, 'model id')}")
+
+    def import_checkpoint(
+        self,
+        url: str,
+        type: str,
+        name: str | None = None,
+        allowed_roles: Iterable[str] | None = None,
+    ) -> dict:
+        """Have the server download a model from `url`; returns the `Importing` checkpoint.
+
+        Not retried: each call starts a download.
+        """
+        body: dict[str, Any] = {"url": url, "type": type}
+        if name is not None:
+            body["name"] = name
+        if allowed_roles is not None:
+            body["allowed_roles"] = list(allowed_roles)
+        return self._expect_dict(
+            self._call("POST", "/checkpoints/import", body=body), "POST /checkpoints/import"
+        )
+
     # -- plumbing ------------------------------------------------------------------------
 
-    def _page(self, path: str, limit: int, cursor: str | None) -> Page:
-        params: dict[str, Any] = {"limit": limit}
+    def _page(
+        self,
+        path: str,
+        limit: int,
+        cursor: str | None,
+        filters: dict[str, str | None] | None = None,
+    ) -> Page:
+        params: dict[str, Any] = {k: v for k, v in (filters or {}).items() if v is not None}
+        params["limit"] = limit
         if cursor:
             params["cursor"] = cursor
         data = self._call("GET", path, params=params)
@@ -475,9 +590,14 @@ class ApiClient:
         auth: bool = True,
         secrets: Iterable[str | None] = (),
         retry: bool = True,
+        idempotent: bool = False,
     ) -> Any:
-        """Send one API call and decode its reply; every failure becomes a redacted ApiError."""
+        """Send one API call and decode its reply; every failure becomes a redacted ApiError.
+
+        `idempotent` marks a POST whose repetition cannot do harm, so it is retried like a GET.
+        """
         known = [*secrets, self._api_token, self._access_token, self._refresh_token]
+        retry = retry and (method in IDEMPOTENT_METHODS or idempotent)
         try:
             return self._call_unredacted(method, path, params, body, auth, retry)
         except errors.ApiError as exc:
@@ -539,7 +659,7 @@ class ApiClient:
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         options = self._options
-        retries = max(0, options.retries) if retry and method in IDEMPOTENT_METHODS else 0
+        retries = max(0, options.retries) if retry else 0
         attempt = 0
         while True:
             try:
@@ -686,6 +806,14 @@ class ApiClient:
             return errors.IncompatibleServer(self._not_this_api(response, method, path), **kw)
         if status == 404:
             return errors.NotFound(_sentence(detail) or f"{path} was not found.", **kw)
+        if status == 409 and code == contract.ERROR_DUPLICATE_CONTENT:
+            data = _json_or_none(response)
+            existing = data.get("existing_id") if isinstance(data, dict) else None
+            return errors.DuplicateContent(
+                _sentence(detail) or "A model with the same content exists already.",
+                existing_id=existing if isinstance(existing, str) else None,
+                **kw,
+            )
         if status == 409:
             return errors.Conflict(
                 _sentence(detail) or "The change conflicts with the current state.", **kw

@@ -94,6 +94,27 @@ class Conflict(ApiError):
     """The change clashes with the current state, e.g. the name exists already (409)."""
 
 
+class DuplicateContent(Conflict):
+    """The model's content is in the cloud already (409 `duplicate_content`).
+
+    `existing_id` names the model that holds it, so an uploader can skip the file.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 409,
+        code: str | None = None,
+        existing_id: str | None = None,
+    ):
+        super().__init__(message, status=status, code=code)
+        self.existing_id = existing_id
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, existing_id={self.existing_id!r})"
+
+
 class InvalidRequest(ApiError):
     """The server rejected what was sent (400/422); the message is the server's detail."""
 
@@ -128,6 +149,7 @@ __all__ = [
     "ApiError",
     "Conflict",
     "ConnectionFailed",
+    "DuplicateContent",
     "IncompatibleServer",
     "InvalidApiToken",
     "InvalidRequest",

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aws_extension.contract import (
     ERROR_CONFLICT,
+    ERROR_DUPLICATE_CONTENT,
     ERROR_INTERNAL,
     ERROR_INVALID,
     ERROR_INVALID_API_KEY,
@@ -28,7 +29,9 @@ from aws_extension.contract import (
     ERROR_NOT_AUTHENTICATED,
     ERROR_NOT_FOUND,
     ERROR_PERMISSION_DENIED,
+    ERROR_TOO_LARGE,
     ERROR_TOO_MANY_ATTEMPTS,
+    ERROR_UNAVAILABLE,
     ERROR_VALIDATION,
     ERROR_WRONG_CREDENTIALS,
     NAME_PATTERN,
@@ -61,6 +64,10 @@ class DomainError(Exception):
         """Extra response headers the status requires (RFC 9110)."""
         return {}
 
+    def extra(self) -> dict[str, Any]:
+        """Extra members of the problem body, for errors the client can act on by data."""
+        return {}
+
 
 class Invalid(DomainError):
     """The request is well-formed but makes no sense (unknown role, wrong current password)."""
@@ -76,6 +83,34 @@ class Conflict(DomainError):
 
     status = HTTPStatus.CONFLICT
     code = ERROR_CONFLICT
+
+
+class DuplicateContent(Conflict):
+    """A model of that type with the same SHA-256 is already `Active`: the client may skip
+    its upload. The body names the existing model in `existing_id`."""
+
+    code = ERROR_DUPLICATE_CONTENT
+
+    def __init__(self, detail: str, *, existing_id: str) -> None:
+        super().__init__(detail)
+        self.existing_id = existing_id
+
+    def extra(self) -> dict[str, Any]:
+        return {"existing_id": self.existing_id}
+
+
+class TooLarge(DomainError):
+    """More bytes than the deployment allows (a model over the size limit)."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = ERROR_TOO_LARGE
+
+
+class Unavailable(DomainError):
+    """The deployment lacks what the route needs; not the caller's fault."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = ERROR_UNAVAILABLE
 
 
 class PermissionDenied(DomainError):
@@ -142,7 +177,9 @@ def problem_response(
 
 
 def domain_error_response(error: DomainError) -> JSONResponse:
-    return problem_response(error.status, error.code, error.detail, headers=error.headers())
+    return problem_response(
+        error.status, error.code, error.detail, headers=error.headers(), extra=error.extra()
+    )
 
 
 def _field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:

@@ -15,12 +15,12 @@ import gradio as gr
 from aws_extension.client.api import ApiClient
 from aws_extension.client.errors import ApiError
 from aws_extension.ui.context import UiContext
-from aws_extension.ui.feedback import UiError, escape, failure, permission_words, success
+from aws_extension.ui.feedback import UiError, escape, failure, notice, permission_words, success
 from aws_extension.ui.records_panel import RecordsPanel, Updates
 from aws_extension.ui.sessions import SignedOut, UserSessions
 
-TOKEN_PLACEHOLDER = "the API token from the stack's outputs"
-SAVED_TOKEN_PLACEHOLDER = "saved — leave empty to keep"
+TOKEN_PLACEHOLDER = "the API token from the stack's outputs"  # noqa: S105 - words, not a secret
+SAVED_TOKEN_PLACEHOLDER = "saved — leave empty to keep"  # noqa: S105 - words
 
 
 class ConnectionPanel:
@@ -64,7 +64,7 @@ class ConnectionPanel:
                     elem_id="sagemaker_connect",
                 )
                 self.sign_out = gr.Button("Sign out", visible=False, elem_id="sagemaker_signout")
-            self.status = gr.Markdown(elem_id="sagemaker_connection_status")
+            self.status = gr.HTML(elem_id="sagemaker_connection_status")
 
     def wire(self, blocks: gr.Blocks) -> None:
         """Hook the buttons, and the page load that shows who is signed in."""
@@ -85,19 +85,20 @@ class ConnectionPanel:
     # -- handlers ----------------------------------------------------------------------------
 
     def on_load(self, request: gr.Request) -> Updates:
-        """Fill in what is saved (never the token) and resume the user's session silently."""
+        """Fill in what is saved (never the token) and resume the user's session silently.
+
+        Only saved values are sent: the answer may arrive after the user started typing, and
+        an update of a field's value would wipe what was typed (the token and password
+        fields start empty anyway; their placeholder tells whether a token is saved).
+        """
         user = self._context.webui_user(request)
         store = self._context.store
         connection = store.connection()
         saved = store.user_session(user)
-        updates: Updates = {
-            self.api_token: gr.update(
-                value="", placeholder=SAVED_TOKEN_PLACEHOLDER if connection else TOKEN_PLACEHOLDER
-            ),
-            self.password: "",
-        }
+        updates: Updates = {}
         if connection is not None:
             updates[self.api_url] = connection.api_url
+            updates[self.api_token] = gr.update(placeholder=SAVED_TOKEN_PLACEHOLDER)
         if saved is not None:
             updates[self.username] = saved.username
         try:
@@ -137,7 +138,7 @@ class ConnectionPanel:
 
     def _signed_in(self, client: ApiClient) -> Updates:
         text = success(
-            f"Signed in as {escape(client.username or '')} at {escape(client.api_url)} — "
+            f"Signed in as <b>{escape(client.username or '')}</b> — "
             f"permissions: {escape(permission_words(client.permissions))}"
         )
         updates: Updates = {self.status: text, self.sign_out: gr.update(visible=True)}
@@ -146,7 +147,7 @@ class ConnectionPanel:
         return updates
 
     def _signed_out(self, text: str) -> Updates:
-        updates: Updates = {self.status: text, self.sign_out: gr.update(visible=False)}
+        updates: Updates = {self.status: notice(text), self.sign_out: gr.update(visible=False)}
         for view in self._views:
             updates.update(view.hide())
         return updates

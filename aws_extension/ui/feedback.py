@@ -1,17 +1,16 @@
 """Words the tab shows: success and failure lines for the status areas.
 
-Everything shown comes partly from outside (server details, names users typed), and gradio
-renders it as Markdown, so it is escaped: a role named `<img onerror=...>` stays text.
+Status areas are gr.HTML, not Markdown: what they show comes partly from outside (server
+details, names users typed) and is escaped here, which plain HTML allows exactly; Markdown
+would also need escaping of its own syntax, and gradio 3.41 turns URLs into links before
+escapes apply, so an escaped URL would show its backslashes.
 """
 
 from __future__ import annotations
 
 import html
-import re
 
 from aws_extension.contract import PERMISSION_LABELS
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 
 class UiError(Exception):
@@ -19,18 +18,23 @@ class UiError(Exception):
 
 
 def escape(text: object) -> str:
-    """`text` as literal Markdown: no HTML, no emphasis, no links."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    """`text` as literal HTML text: no tags, no entities."""
+    return html.escape(str(text), quote=True)
 
 
 def failure(exc: Exception) -> str:
     """A failed action in words: the error's own sentence, which says what to do."""
-    return f"❌ {escape(exc)}"
+    return f'<span class="sagemaker-error">Error: {escape(exc)}</span>'
 
 
 def success(text: str) -> str:
-    """A finished action; `text` must already be escaped where it quotes user input."""
-    return f"✅ {text}"
+    """A finished action; `text` is HTML, escaped where it quotes names or server words."""
+    return f'<span class="sagemaker-success">{text}</span>'
+
+
+def notice(text: str) -> str:
+    """Neither success nor failure (signed out, nothing configured yet); `text` is HTML."""
+    return f'<span class="sagemaker-notice">{text}</span>'
 
 
 def permission_words(permissions: list[str]) -> str:

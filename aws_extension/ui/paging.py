@@ -37,7 +37,7 @@ class PageState:
     def forward(self) -> PageState:
         if self.next_cursor is None:
             return self
-        return PageState(self.cursors + (self.next_cursor,))
+        return PageState((*self.cursors, self.next_cursor))
 
     def back(self) -> PageState:
         return PageState(self.cursors[:-1]) if self.has_previous else self

@@ -79,14 +79,15 @@ class RecordsPanel(ABC):
                 elem_id=f"{prefix}_table",
             )
             with gr.Row(elem_classes="sagemaker-pager"):
+                pager = {"size": "sm", "scale": 0, "min_width": 130}
                 self.previous = gr.Button(
-                    "Previous Page", interactive=False, size="sm", elem_id=f"{prefix}_previous"
+                    "Previous Page", interactive=False, elem_id=f"{prefix}_previous", **pager
                 )
-                self.page_label = gr.Markdown("Page 1", elem_id=f"{prefix}_page")
                 self.next = gr.Button(
-                    "Next Page", interactive=False, size="sm", elem_id=f"{prefix}_next"
+                    "Next Page", interactive=False, elem_id=f"{prefix}_next", **pager
                 )
-                self.refresh = gr.Button("Refresh", size="sm", elem_id=f"{prefix}_refresh")
+                self.refresh = gr.Button("Refresh", elem_id=f"{prefix}_refresh", **pager)
+                self.page_label = gr.HTML("Page 1", elem_id=f"{prefix}_page")
             self.state = gr.State(PageState())
             self.items = gr.State([])
             gr.Markdown(
@@ -97,13 +98,15 @@ class RecordsPanel(ABC):
             with gr.Row(visible=False, elem_id=f"sagemaker_{self.noun}_delete_confirm_row") as (
                 self.confirm_row
             ):
-                self.confirm_text = gr.Markdown(elem_id=f"sagemaker_{self.noun}_delete_question")
+                self.confirm_text = gr.HTML(elem_id=f"sagemaker_{self.noun}_delete_question")
                 self.confirm = gr.Button(
-                    "Confirm delete", variant="stop", elem_id=f"sagemaker_{self.noun}_delete_confirm"
+                    "Confirm delete",
+                    variant="stop",
+                    elem_id=f"sagemaker_{self.noun}_delete_confirm",
                 )
                 self.cancel = gr.Button("Cancel", elem_id=f"sagemaker_{self.noun}_delete_cancel")
             self.pending = gr.State("")
-            self.status = gr.Markdown(elem_id=f"{prefix}_status")
+            self.status = gr.HTML(elem_id=f"{prefix}_status")
         self._wire()
         self.wire_form()
 
@@ -203,7 +206,7 @@ class RecordsPanel(ABC):
         return {
             self.pending: name,
             self.confirm_row: gr.update(visible=True),
-            self.confirm_text: f"Delete {self.noun} **{escape(name)}**? This cannot be undone.",
+            self.confirm_text: f"Delete {self.noun} <b>{escape(name)}</b>? This cannot be undone.",
             self.status: "",
         }
 
@@ -226,7 +229,7 @@ class RecordsPanel(ABC):
     ) -> Updates:
         """Run one change for the request's user, then show the current page again.
 
-        `change` returns what to report on success (escaped Markdown). Failures of the API or
+        `change` returns what to report on success (HTML, names escaped). Failures of the API or
         of the input become the status line; nothing is raised to gradio.
         """
         user = self._context.webui_user(request)

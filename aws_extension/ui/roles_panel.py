@@ -41,14 +41,20 @@ class RolesPanel(RecordsPanel):
             elem_id="sagemaker_role_permissions",
         )
         with gr.Row():
-            self.create = gr.Button("Create role", variant="primary", elem_id="sagemaker_role_create")
+            self.create = gr.Button(
+                "Create role", variant="primary", elem_id="sagemaker_role_create"
+            )
             self.update = gr.Button("Update permissions", elem_id="sagemaker_role_update")
             self.delete_button()
 
     def wire_form(self) -> None:
         inputs = [self.name, self.permissions, self.state]
-        self.created = self.create.click(self.on_create, inputs=inputs, outputs=self.listing_outputs)
-        self.updated = self.update.click(self.on_update, inputs=inputs, outputs=self.listing_outputs)
+        self.created = self.create.click(
+            self.on_create, inputs=inputs, outputs=self.listing_outputs
+        )
+        self.updated = self.update.click(
+            self.on_update, inputs=inputs, outputs=self.listing_outputs
+        )
 
     @property
     def changes(self) -> list[Any]:

@@ -60,16 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     # Built outside the page's Blocks and rendered into it, as A1111 does with its tabs: a
     # Blocks created inside another one would be placed there once more by gradio itself.
     tab = build_tab(context)
-    with gr.Blocks(
-        title="Amazon SageMaker",
-        theme=theme,
-        css=STYLE_CSS.read_text(encoding="utf-8") if STYLE_CSS.exists() else None,
-        analytics_enabled=False,
-    ) as app:
-        with gr.Tabs(), gr.Tab("Amazon SageMaker", id="sagemaker_interface",
-                               elem_id="tab_sagemaker_interface"):
-            tab.render()
+    css = STYLE_CSS.read_text(encoding="utf-8") if STYLE_CSS.exists() else None
+    with (
+        gr.Blocks(title="Amazon SageMaker", theme=theme, css=css, analytics_enabled=False) as app,
+        gr.Tabs(),
+        gr.Tab("Amazon SageMaker", id="sagemaker_interface", elem_id="tab_sagemaker_interface"),
+    ):
+        tab.render()
     app.queue()
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"Warning: serving on {args.host} lets anyone who can reach it act as the signed-in "
+            "user (the page has no login of its own).",
+            file=sys.stderr,
+        )
     print(f"Amazon SageMaker tab, settings in {data_dir}; press Ctrl-C to stop.", flush=True)
     try:
         app.launch(

@@ -20,10 +20,13 @@ def build_tab(context: UiContext) -> gr.Blocks:
     content sits in a column with the id `sagemaker_interface` that style.css scopes to.
     """
     sessions = UserSessions(context)
-    with gr.Blocks(analytics_enabled=False) as blocks:
-        with gr.Column(elem_id="sagemaker_interface"), gr.Tabs(elem_id="sagemaker_tabs"):
-            with gr.Tab("API and User Settings", elem_id="sagemaker_settings_tab"):
-                build_settings(context, sessions, blocks)
+    with (
+        gr.Blocks(analytics_enabled=False) as blocks,
+        gr.Column(elem_id="sagemaker_interface"),
+        gr.Tabs(elem_id="sagemaker_tabs"),
+        gr.Tab("API and User Settings", elem_id="sagemaker_settings_tab"),
+    ):
+        build_settings(context, sessions, blocks)
     return blocks
 
 

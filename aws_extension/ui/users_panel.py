@@ -50,7 +50,9 @@ class UsersPanel(RecordsPanel):
             elem_id="sagemaker_user_roles",
         )
         with gr.Row():
-            self.create = gr.Button("Create user", variant="primary", elem_id="sagemaker_user_create")
+            self.create = gr.Button(
+                "Create user", variant="primary", elem_id="sagemaker_user_create"
+            )
             self.update_roles = gr.Button("Update roles", elem_id="sagemaker_user_update_roles")
             self.set_password = gr.Button("Set password", elem_id="sagemaker_user_set_password")
             self.delete_button()

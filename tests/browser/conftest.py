@@ -1,7 +1,8 @@
 """Real processes for the browser tests: the local stack, the standalone tab, Chromium.
 
 The stack runs with the server environment's interpreter (`SAGEMAKER_STACK_PYTHON`, set by
-the nox `client` session), the tab with this one (A1111's pins). Every wait is bounded and
+the nox `client` session), the tab with this one (A1111's pins) unless `SAGEMAKER_UI_PYTHON`
+names another. Every wait is bounded and
 every process is ended in teardown, also when a test fails.
 """
 
@@ -23,6 +24,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
+#: The tab runs with this interpreter; point it at one with gradio 4 to check Forge's world.
+UI_PYTHON = os.environ.get("SAGEMAKER_UI_PYTHON") or sys.executable
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -32,7 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-SHOTS = Path(os.environ.get("SAGEMAKER_SCREENSHOTS", "/tmp/shots"))
 
 
 def free_port() -> int:
@@ -132,22 +134,37 @@ class TabServer:
         return f"http://127.0.0.1:{self.port}/"
 
     @property
+    def log(self) -> Path:
+        """The tab's output, next to its data dir: the first place to look when it fails."""
+        return self.data_dir.with_name(self.data_dir.name + ".log")
+
+    @property
     def settings_file(self) -> Path:
         return self.data_dir / "sagemaker" / "settings.json"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aws_extension", "ui", "--data-dir", str(self.data_dir),
-             "--port", str(self.port)],
+            [
+                UI_PYTHON,
+                "-m",
+                "aws_extension",
+                "ui",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+            ],
             cwd=ROOT,
             env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the tab exited with {self.process.returncode}")
+                raise RuntimeError(
+                    f"the tab exited with {self.process.returncode}:\n{self.log.read_text()}"
+                )
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as reply:  # noqa: S310
                     if reply.status == 200:
@@ -196,9 +213,9 @@ def page(browser) -> Iterator[object]:
     context.set_default_timeout(15_000)
     context.route(
         "**/*",
-        lambda route: route.continue_()
-        if route.request.url.startswith("http://127.0.0.1")
-        else route.abort(),
+        lambda route: (
+            route.continue_() if route.request.url.startswith("http://127.0.0.1") else route.abort()
+        ),
     )
     page = context.new_page()
     try:

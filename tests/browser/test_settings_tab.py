@@ -9,15 +9,18 @@ settings file is private and holds no password, and a restart keeps the sign-in.
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
-from conftest import SHOTS
 from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 
 SIGN_IN_TIMEOUT_MS = 30_000
+#: Where the screenshots go, to look at how the tab renders.
+SHOTS = Path(os.environ.get("SAGEMAKER_SCREENSHOTS", "/tmp/shots"))
 
 
 def field(page: Page, elem_id: str) -> Locator:
@@ -26,7 +29,7 @@ def field(page: Page, elem_id: str) -> Locator:
 
 
 def area(page: Page, elem_id: str) -> Locator:
-    """A Markdown/Dataframe by elem_id (gradio 3.41 repeats a Markdown's id inside it)."""
+    """An HTML/Dataframe area by elem_id (gradio 3.41 repeats some ids on inner elements)."""
     return page.locator(f"#{elem_id}").first
 
 
@@ -35,11 +38,18 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+#: What the page-load handler says; until then the area shows gradio's "processing".
+LOADED = re.compile("Signed in as|Signed out|No API is configured|Not signed in")
+
+
 def open_tab(page: Page, url: str) -> None:
-    """Load the page and wait until the page-load handler has said who is signed in."""
+    """Load the page and wait until the page-load handler has said who is signed in.
+
+    Typing before that would race the handler's answer, which fills in saved values.
+    """
     page.goto(url)
     expect(area(page, "sagemaker_connection_status")).to_contain_text(
-        re.compile(r"\w"), timeout=SIGN_IN_TIMEOUT_MS
+        LOADED, timeout=SIGN_IN_TIMEOUT_MS
     )
 
 
@@ -131,13 +141,20 @@ def test_a_role_and_a_user_with_it_can_be_created(stack, tab_server, page):
     shot(page, "settings_role_and_user_created")
 
 
-def test_delete_needs_a_confirmation(stack, tab_server, page):
+def test_a_row_picked_in_the_table_is_deleted_after_a_confirmation(stack, tab_server, page):
     open_tab(page, tab_server.url)
     sign_in(page, stack)
     field(page, "sagemaker_role_name").fill("short-lived")
+    page.locator("#sagemaker_role_permissions label").filter(has_text="train models").click()
     page.locator("#sagemaker_role_create").click()
     expect(area(page, "sagemaker_roles_table")).to_contain_text("short-lived")
+    field(page, "sagemaker_role_name").fill("")
+    page.locator("#sagemaker_role_permissions input:checked").uncheck()
 
+    page.locator("#sagemaker_roles_table td").filter(has_text="short-lived").first.click()
+    expect(field(page, "sagemaker_role_name")).to_have_value("short-lived")
+    checked = page.locator("#sagemaker_role_permissions label").filter(has_text="train models")
+    expect(checked.locator("input")).to_be_checked()
     page.locator("#sagemaker_role_delete").click()
     confirm = page.locator("#sagemaker_role_delete_confirm")
     expect(confirm).to_be_visible()

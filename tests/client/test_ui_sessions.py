@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from fake_api import API, API_TOKEN, PASSWORD, REFRESH
 
@@ -13,6 +15,7 @@ from aws_extension.client.errors import (
     NotAuthenticated,
     WrongCredentials,
 )
+from aws_extension.ui.context import request_user
 from aws_extension.ui.feedback import UiError
 from aws_extension.ui.sessions import SignedOut, UserSessions
 
@@ -46,7 +49,9 @@ def test_a_successful_connect_saves_the_connection_and_the_session(api, ui_conte
         (API, "", "admin", PASSWORD, InvalidApiToken),
     ],
 )
-def test_a_failed_connect_saves_nothing(api, ui_context, sessions, url, token, username, password, error):
+def test_a_failed_connect_saves_nothing(
+    api, ui_context, sessions, url, token, username, password, error
+):
     with pytest.raises(error):
         sessions.connect("", url, token, username, password)
 
@@ -61,7 +66,7 @@ def test_an_unreachable_server_is_reported_in_words(ui_context, sessions):
 def test_another_api_version_is_refused(api, sessions):
     api.api_version = "2.0"
 
-    with pytest.raises(IncompatibleServer, match="API version 2.0"):
+    with pytest.raises(IncompatibleServer, match=r"API version 2\.0"):
         sessions.connect("", API, API_TOKEN, "admin", PASSWORD)
 
 
@@ -129,3 +134,9 @@ def test_sign_out_after_a_restart_still_revokes_the_stored_session(api, ui_conte
 
     assert "admin" in api.revoked
     assert ui_context.store.user_session("") is None
+
+
+def test_the_webui_user_is_the_gradio_login_or_nobody():
+    assert request_user(SimpleNamespace(username="alice")) == "alice"
+    assert request_user(SimpleNamespace(username=None)) == ""
+    assert request_user(None) == ""

@@ -6,17 +6,15 @@ from aws_extension.ui.feedback import escape, failure, permission_words
 from aws_extension.ui.tables import ROLE_HEADERS, USER_HEADERS, role_rows, table, user_rows, when
 
 
-def test_text_from_outside_cannot_become_html_or_markdown():
-    shown = escape("<img src=x onerror=alert(1)> [link](http://evil) **bold**")
+def test_text_from_outside_cannot_become_html():
+    shown = escape('<img src=x onerror=alert(1)> & "quoted"')
 
-    assert "<" not in shown
-    assert "\\[link\\]\\(http://evil\\)" in shown
-    assert "\\*\\*bold\\*\\*" in shown
+    assert shown == "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quoted&quot;"
 
 
-def test_a_failure_shows_the_errors_own_sentence():
-    assert failure(ValueError("Wrong username or password.")) == (
-        "❌ Wrong username or password\\."
+def test_a_failure_shows_the_errors_own_sentence_escaped():
+    assert failure(ValueError("No role named '<x>'.")) == (
+        '<span class="sagemaker-error">Error: No role named &#x27;&lt;x&gt;&#x27;.</span>'
     )
 
 

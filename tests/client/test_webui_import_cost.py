@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
-from conftest import FAKE_A1111, ROOT, SHIM
+ROOT = Path(__file__).resolve().parents[2]
+FAKE_A1111 = Path(__file__).resolve().parent / "fake_a1111"
+SHIM = ROOT / "scripts" / "sagemaker_tab.py"
 
 #: Budget for executing scripts/sagemaker_tab.py in a fresh interpreter.
 BUDGET_S = 0.2

@@ -97,9 +97,11 @@ def test_the_settings_section_registers_its_options_with_defaults(a1111):
     for key, default in expected.items():
         assert labels[key].section == ("sagemaker", "Amazon SageMaker")
         assert labels[key].component is gr.Slider
-        assert labels[key].component_args["minimum"] <= default <= labels[key].component_args[
-            "maximum"
-        ]
+        assert (
+            labels[key].component_args["minimum"]
+            <= default
+            <= labels[key].component_args["maximum"]
+        )
         assert getattr(opts, key) == default
     # Secrets never become WebUI options (those are served by /sdapi/v1/options).
     assert not any("token" in key or "password" in key for key in labels)

@@ -94,8 +94,7 @@ def test_bodies_of_the_wrong_shape_are_422(
 
 def test_a_body_that_is_not_utf8_is_a_client_error(api: Api) -> None:
     response = api.post("/auth/login", content=b'{"username": "\xff\xfe"}', headers=JSON)
-    assert 400 <= response.status_code < 500
-    assert response.json()["code"] in ("invalid", "validation_error")
+    problem(response, 400, "invalid")
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=ten", "cursor=" + "x" * 3000])

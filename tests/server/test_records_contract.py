@@ -193,6 +193,42 @@ def test_a_full_last_page_has_no_cursor(records: Records) -> None:
     assert second.next_cursor is None
 
 
+def test_descending_paging_walks_every_item_once_in_reverse_byte_order(
+    records: Records,
+) -> None:
+    keys = ["bob", "Zed", "alice", "émile", "a.b", "A", "bob2", "0"]
+    for key in keys:
+        records.create("model", key, {})
+    other = records.create("other", "zzz", {})
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = records.list("model", limit=3, cursor=cursor, descending=True)
+        pages += 1
+        seen += [item.key for item in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == sorted(keys, key=lambda k: k.encode(), reverse=True)
+    assert other.key not in seen
+
+
+def test_a_cursor_only_pages_the_direction_it_came_from(records: Records) -> None:
+    for key in ("a", "b", "c"):
+        records.create("user", key, {})
+    forward = records.list("user", limit=1).next_cursor
+    backward = records.list("user", limit=1, descending=True).next_cursor
+    assert forward is not None and backward is not None
+    assert [item.key for item in records.list("user", cursor=backward, descending=True).items] == [
+        "b",
+        "a",
+    ]
+    with pytest.raises(Invalid):
+        records.list("user", cursor=forward, descending=True)
+    with pytest.raises(Invalid):
+        records.list("user", cursor=backward)
+
+
 def test_scan_yields_everything_across_pages(records: Records) -> None:
     for i in range(5):
         records.create("role", f"r{i}", {"i": i})

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from aws_extension.middleware.errors import DomainError, Invalid, NotFound
-
-# Codes of the signed-URL routes of the local stack; the API's own codes live in contract.py.
-ERROR_INVALID_SIGNATURE = "invalid_signature"
-ERROR_URL_EXPIRED = "url_expired"
-ERROR_TOO_LARGE = "too_large"
+from aws_extension.contract import ERROR_INVALID_SIGNATURE, ERROR_URL_EXPIRED
+from aws_extension.middleware.errors import DomainError, Invalid, NotFound, TooLarge
 
 
 class InvalidKey(Invalid):
@@ -37,11 +33,8 @@ class BlobNotFound(NotFound):
     """No object under the key."""
 
 
-class BlobTooLarge(DomainError):
+class BlobTooLarge(TooLarge):
     """More bytes than allowed: a part over the part size limit or a stream over its limit."""
-
-    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    code = ERROR_TOO_LARGE
 
 
 class SignatureInvalid(DomainError):

@@ -48,13 +48,17 @@ class VersionConflict(Conflict):
 MALFORMED_CURSOR = "The cursor is malformed; pass next_cursor from the previous page unchanged."
 
 
-def encode_cursor(kind: str, last_key: str) -> str:
-    """A cursor is the last key returned, tied to its kind so it cannot page another list."""
-    raw = json.dumps({"kind": kind, "after": last_key}, separators=(",", ":")).encode()
+def encode_cursor(kind: str, last_key: str, *, descending: bool = False) -> str:
+    """A cursor is the last key returned, tied to its kind and direction so it cannot page
+    another list."""
+    fields: dict[str, Any] = {"kind": kind, "after": last_key}
+    if descending:
+        fields["desc"] = True
+    raw = json.dumps(fields, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, cursor: str) -> str:
+def decode_cursor(kind: str, cursor: str, *, descending: bool = False) -> str:
     """The key to continue after; raises `Invalid` for anything `encode_cursor` did not make."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -65,6 +69,7 @@ def decode_cursor(kind: str, cursor: str) -> str:
         not isinstance(data, dict)
         or data.get("kind") != kind
         or not isinstance(data.get("after"), str)
+        or data.get("desc", False) is not descending
     ):
         raise Invalid(MALFORMED_CURSOR)
     return data["after"]
@@ -96,19 +101,25 @@ class Records(ABC):
         """
 
     @abstractmethod
-    def _after(self, kind: str, after: str | None, limit: int) -> list[Item]:
-        """Up to `limit` items of `kind` with keys greater than `after`, in key order."""
+    def _after(self, kind: str, after: str | None, limit: int, descending: bool) -> list[Item]:
+        """Up to `limit` items of `kind` that come after the key `after` in key order (or,
+        when `descending`, before it, in reverse key order)."""
 
-    def list(self, kind: str, *, limit: int = 50, cursor: str | None = None) -> Page:
-        """One page of `kind` in key order; a malformed cursor raises `Invalid`."""
+    def list(
+        self, kind: str, *, limit: int = 50, cursor: str | None = None, descending: bool = False
+    ) -> Page:
+        """One page of `kind` in key order, or reverse key order when `descending` (newest
+        first for time-prefixed keys); a malformed cursor or one of the other direction
+        raises `Invalid`."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        after = decode_cursor(kind, cursor) if cursor is not None else None
+        after = decode_cursor(kind, cursor, descending=descending) if cursor is not None else None
         # One extra item tells whether another page exists without a second round trip.
-        items = self._after(kind, after, limit + 1)
+        items = self._after(kind, after, limit + 1, descending)
         if len(items) <= limit:
             return Page(items, None)
-        return Page(items[:limit], encode_cursor(kind, items[limit - 1].key))
+        last = items[limit - 1].key
+        return Page(items[:limit], encode_cursor(kind, last, descending=descending))
 
     def scan(self, kind: str, *, page_size: int = 200) -> Iterator[Item]:
         """Every item of `kind`, page by page, for the few checks that need them all."""

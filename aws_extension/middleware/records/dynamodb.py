@@ -108,7 +108,7 @@ class DynamoRecords(Records):
         except self._condition_failed as error:
             self._raise_missing_or_moved(kind, key, error)
 
-    def _after(self, kind: str, after: str | None, limit: int) -> list[Item]:
+    def _after(self, kind: str, after: str | None, limit: int, descending: bool) -> list[Item]:
         items: list[Item] = []
         start = None if after is None else self._key(kind, after)
         # A Query returns at most 1 MB, so a page may take several calls.
@@ -120,6 +120,7 @@ class DynamoRecords(Records):
                 "ExpressionAttributeValues": {":kind": {"S": kind}},
                 "Limit": limit - len(items),
                 "ConsistentRead": True,
+                "ScanIndexForward": not descending,
             }
             if start is not None:
                 request["ExclusiveStartKey"] = start

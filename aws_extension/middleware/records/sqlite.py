@@ -96,14 +96,16 @@ class SqliteRecords(Records):
         if not deleted:
             self._raise_missing_or_moved(kind, key, exists)
 
-    def _after(self, kind: str, after: str | None, limit: int) -> list[Item]:
+    def _after(self, kind: str, after: str | None, limit: int, descending: bool) -> list[Item]:
+        # TEXT compares with memcmp (the BINARY collation): UTF-8 byte order, as DynamoDB.
         sql = "SELECT key, version, doc FROM records WHERE kind = ?"
         params: tuple[object, ...] = (kind,)
         if after is not None:
-            sql += " AND key > ?"
+            sql += " AND key < ?" if descending else " AND key > ?"
             params += (after,)
+        sql += " ORDER BY key DESC LIMIT ?" if descending else " ORDER BY key LIMIT ?"
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY key LIMIT ?", (*params, limit)).fetchall()
+            rows = self._db.execute(sql, (*params, limit)).fetchall()
         return [Item(key, version, json.loads(doc)) for key, version, doc in rows]
 
     def _exists(self, kind: str, key: str) -> bool:

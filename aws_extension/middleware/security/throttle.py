@@ -82,7 +82,5 @@ class LoginThrottle:
 
 
 def _locked(seconds: int) -> TooManyAttempts:
-    return TooManyAttempts(
-        f"Too many failed sign-ins for this username; try again in {seconds} s.",
-        retry_after=seconds,
-    )
+    # The wait is in Retry-After, not in the sentence: clients word it themselves.
+    return TooManyAttempts("Too many failed sign-ins for this username.", retry_after=seconds)

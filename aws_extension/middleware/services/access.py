@@ -35,8 +35,7 @@ class Access:
         return frozenset(held)
 
     def principal(self, user: Item) -> Principal:
-        roles = tuple(user.doc["roles"])
-        return Principal(user.key, roles, self.permissions_of(roles))
+        return Principal(user.key, self.permissions_of(user.doc["roles"]))
 
     def known_roles(self, role_names: Iterable[str]) -> dict[str, frozenset[str]]:
         """Each named role's permissions; `Invalid` names every role that does not exist."""
@@ -72,8 +71,8 @@ class Access:
         """Refuse a change that would leave nobody holding `role:all` or `user:all`.
 
         `users` maps a username to its roles after the change; `roles` maps a role name to
-        its permissions after the change. Only a change that takes the last
-        holder away is refused, so an already broken deployment can still be repaired.
+        its permissions after the change. Only a change that takes the last holder away is
+        refused, so an already broken deployment can still be repaired.
         """
         users = users or {}
         role_before = {item.key: set(item.doc["permissions"]) for item in self._records.scan(ROLE)}

@@ -28,7 +28,6 @@ class Principal:
     """The signed-in caller, resolved from the records on every request."""
 
     username: str
-    roles: tuple[str, ...]
     permissions: frozenset[str]
 
     def holds(self, permission: str) -> bool:

@@ -56,7 +56,7 @@ options_builtin_fields = {"data_labels", "data", "restricted_opts", "typemap"}
 
 
 class Options:
-    typemap = {int: float}
+    typemap = {int: float}  # noqa: RUF012 - as in A1111
 
     def __init__(self, data_labels, restricted_opts):
         self.data_labels = data_labels

@@ -55,7 +55,9 @@ class Script:
 
     def elem_id(self, item_id):
         tabkind = "img2img" if self.is_img2img else "txt2img"
-        title = "".join(c for c in self.title().lower().replace(" ", "_") if c.isalnum() or c == "_")
+        title = "".join(
+            c for c in self.title().lower().replace(" ", "_") if c.isalnum() or c == "_"
+        )
         return f"script_{tabkind}_{title}_{item_id}"
 
 
