@@ -2,7 +2,7 @@
 
 Each command imports its own module only when chosen, because the commands live in
 different Python worlds: `local` and `demo` need the server side (FastAPI, pydantic 2),
-`ui` needs only the client side (gradio).
+`ui` needs only the client side (gradio), `upload` only requests.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ COMMANDS = {
     "local": ("aws_extension.local.cli", "run the embedded local stack (middleware on SQLite)"),
     "ui": ("aws_extension.ui.standalone", "serve the Amazon SageMaker tab in a plain gradio app"),
     "demo": ("aws_extension.local.demo", "run the local stack and the tab together"),
+    "upload": ("aws_extension.upload_cli", "upload model files to the cloud (resumable)"),
 }
 
 

@@ -424,6 +424,7 @@ class PartEngine:
         sha256: str | None = None
         parts_done = plan.part_count - len(wanted)
         last_tick = 0.0
+        recording = True  # False once on_part itself failed: it is not called again
         try:
             while sha256 is None or parts_done < plan.part_count:
                 try:
@@ -438,7 +439,9 @@ class PartEngine:
                     counters.finish(event.number, event.size)
                     parts_done += 1
                     if on_part is not None:
+                        recording = False
                         on_part(event.number, event.etag)
+                        recording = True
                 now = time.monotonic()
                 if on_tick is not None and now - last_tick >= tick_seconds:
                     last_tick = now
@@ -454,6 +457,8 @@ class PartEngine:
                 # Every wait in the threads polls `stop`; a PUT stuck in a read ends at its
                 # timeout, and daemon threads never keep the process alive.
                 thread.join(timeout=5)
+            if on_part is not None and recording:
+                _record_late_parts(events, on_part)
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -611,6 +616,27 @@ class PartEngine:
             )
             if stop.wait(delay):
                 raise TransferCancelled
+
+
+def _record_late_parts(
+    events: queue.Queue[_Done | _Hashed | _Failed], on_part: Callable[[int, str], None]
+) -> None:
+    """Record the parts stored while the transfer was stopping, so a resume skips them.
+
+    Best effort, during a stop that already has its own error: a failure here is logged
+    rather than raised, so that error stays the one the caller sees.
+    """
+    while True:
+        try:
+            event = events.get_nowait()
+        except queue.Empty:
+            return
+        if isinstance(event, _Done):
+            try:
+                on_part(event.number, event.etag)
+            except Exception as exc:
+                log.warning("Could not record part %d (%s).", event.number, type(exc).__name__)
+                return
 
 
 def _read_exactly(handle: Any, view: memoryview) -> None:

@@ -159,6 +159,10 @@ class Uploader:
         """Where the resume state of `path` lives (whether or not there is one)."""
         return self._states.file_for(self._client.api_url, Path(path).resolve())
 
+    def resume_state(self, path: Path | str) -> UploadState | None:
+        """What an interrupted upload of `path` left to resume (parts stored, part count)."""
+        return self._states.load(self._client.api_url, Path(path).resolve())
+
     def upload(
         self,
         path: Path | str,
@@ -385,14 +389,6 @@ class Uploader:
         parts = sorted(state.parts.items())
         try:
             checkpoint = self._client.complete_checkpoint(state.checkpoint_id, parts, sha256=digest)
-        except errors.DuplicateContent as exc:
-            self._abandon(state)
-            raise UploadFailed(
-                f"{state.name} is already in the cloud as {exc.existing_id or 'another model'}; "
-                "this copy was not kept.",
-                status=exc.status,
-                code=exc.code,
-            ) from None
         except (errors.ConnectionFailed, errors.RequestTimeout, errors.ServerError) as exc:
             # The answer may be lost while the completion went through: look before failing.
             checkpoint = self._await_completion(state.checkpoint_id)

@@ -18,12 +18,17 @@ import threading
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from aws_extension.local.bootstrap import SUPER_ADMIN, bootstrap
 from aws_extension.local.state import LocalState, StateError, default_state_dir, open_state
+from aws_extension.local.sweeper import PeriodicSweep
 from aws_extension.middleware.app import create_app
+from aws_extension.middleware.blobs.folder import FolderBlobs
+from aws_extension.middleware.blobs.folder_routes import make_blob_router
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.records.sqlite import SqliteRecords
+from aws_extension.middleware.security.outbound import OutboundPolicy
 from aws_extension.middleware.security.passwords import PasswordHasher
 
 
@@ -44,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-remote",
         action="store_true",
         help="allow a --host other than loopback (there is no TLS: trusted networks only)",
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="address clients reach this server at, for the signed model upload URLs"
+        " (default: the listening address; set it with --allow-remote)",
+    )
+    parser.add_argument(
+        "--allow-private-import",
+        action="store_true",
+        help="let model imports download from private and loopback addresses (a model"
+        " server on this machine or your network); off, only public hosts are fetched",
     )
     return parser
 
@@ -100,7 +117,7 @@ def print_banner(url: str, state: LocalState, password: str | None) -> None:
     print("\n".join(lines), flush=True)
 
 
-def serve(config: Config, records: SqliteRecords, sock: socket.socket) -> None:
+def serve(app: FastAPI, sock: socket.socket) -> None:
     """Run uvicorn on `sock` until a signal stops it.
 
     uvicorn handles SIGINT/SIGTERM itself and, after shutting down, re-raises the signal
@@ -109,7 +126,7 @@ def serve(config: Config, records: SqliteRecords, sock: socket.socket) -> None:
     """
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config, records),
+            app,
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -149,15 +166,32 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    config = Config(api_tokens=(state.api_token,), signing_secret=state.signing_secret)
+    config = Config(
+        api_tokens=(state.api_token,),
+        signing_secret=state.signing_secret,
+        outbound=OutboundPolicy(allow_private=args.allow_private_import),
+    )
     records = SqliteRecords(state.records_path)
+    url = url_of(args.host, sock)
+    blobs = FolderBlobs(
+        state.blobs_folder(),
+        base_url=args.public_url or url,
+        secret=state.blob_secret.encode(),
+    )
+    app = create_app(config, records, blobs=blobs, signed_routes=make_blob_router(blobs))
+    services = app.state.services
+    assert services.checkpoints is not None  # built with blobs
+    sweep = PeriodicSweep(services.checkpoints.sweep)
     try:
         password = bootstrap(records, PasswordHasher(config.scrypt))
-        print_banner(url_of(args.host, sock), state, password)
-        serve(config, records, sock)
+        print_banner(url, state, password)
+        sweep.start()
+        serve(app, sock)
     except KeyboardInterrupt:
         pass
     finally:
+        sweep.stop()
+        services.close()
         records.close()
         sock.close()
     print("Stopped.", flush=True)

@@ -1,8 +1,9 @@
 """The local stack's state folder: its secrets and its records, private to the user.
 
 ```
-<state dir>/config.json       API token and signing secret (mode 0600)
+<state dir>/config.json       API token, signing secret, blob URL secret (mode 0600)
 <state dir>/records.sqlite3   users, roles, ... (mode 0600: it holds password hashes)
+<state dir>/blobs/            model files and uploads in progress (mode 0700)
 ```
 
 The folder outlives restarts, so the API token pasted into the tab and the users created
@@ -24,6 +25,7 @@ from typing import Any
 APP_NAME = "sd-webui-sagemaker"
 CONFIG_FILE = "config.json"
 RECORDS_FILE = "records.sqlite3"
+BLOBS_FOLDER = "blobs"
 _FORMAT = 1
 
 
@@ -36,10 +38,18 @@ class LocalState:
     directory: Path
     api_token: str = field(repr=False)
     signing_secret: str = field(repr=False)
+    #: Signs the blob URLs; a secret of its own, so neither key can forge the other's output.
+    blob_secret: str = field(repr=False)
 
     @property
     def records_path(self) -> Path:
         return self.directory / RECORDS_FILE
+
+    def blobs_folder(self) -> Path:
+        """The folder of the model files, created private on first use."""
+        folder = self.directory / BLOBS_FOLDER
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
 
 
 def default_state_dir(environ: dict[str, str] | None = None) -> Path:
@@ -64,9 +74,12 @@ def open_state(directory: Path) -> LocalState:
             "api_token": secrets.token_urlsafe(32),
             "signing_secret": secrets.token_urlsafe(48),
         }
+    if not isinstance(data.get("blob_secret"), str):
+        # Also for state folders made before models existed: they gain the secret now.
+        data["blob_secret"] = secrets.token_urlsafe(48)
         write_private_json(config_path, data)
     _create_private(directory / RECORDS_FILE)
-    return LocalState(directory, data["api_token"], data["signing_secret"])
+    return LocalState(directory, data["api_token"], data["signing_secret"], data["blob_secret"])
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:

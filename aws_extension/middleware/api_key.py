@@ -3,7 +3,9 @@
 A pure ASGI middleware rather than a route dependency, because it must answer before
 routing and body parsing: an unknown route or an unparsable body without a valid key gets
 403 like everything else, and reveals nothing about the API. Only the API documentation is
-open, since the contract it describes is public.
+open, since the contract it describes is public, and the routes under `open_prefixes`,
+whose signed URLs are their own credential (the local stack's `/blobs/...`, standing in for
+S3's presigned URLs, which need no API key either).
 """
 
 from __future__ import annotations
@@ -20,13 +22,22 @@ HEADER = "x-api-key"
 
 
 class ApiKeyGate:
-    def __init__(self, app: ASGIApp, *, config: Config, open_paths: Iterable[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        config: Config,
+        open_paths: Iterable[str],
+        open_prefixes: Iterable[str] = (),
+    ) -> None:
         self._app = app
         self._config = config
         self._open = frozenset(open_paths)
+        self._open_prefixes = tuple(open_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._open:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self._open or path.startswith(self._open_prefixes):
             await self._app(scope, receive, send)
             return
         if self._config.api_key_matches(Headers(scope=scope).get(HEADER)):

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from aws_extension.middleware.checkpoint_policy import CheckpointPolicy
+from aws_extension.middleware.security.outbound import OutboundPolicy
 from aws_extension.middleware.security.passwords import ScryptParams
 from aws_extension.middleware.security.throttle import ThrottlePolicy
 
@@ -40,6 +42,10 @@ class Config:
     refresh_token_ttl: int = 30 * 24 * 3600
     scrypt: ScryptParams = field(default_factory=ScryptParams)
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    #: Model sizes, part size, URL lifetime and the deadlines of the sweep.
+    checkpoints: CheckpointPolicy = field(default_factory=CheckpointPolicy)
+    #: What model imports may fetch (SSRF guard) and their time limits.
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
     #: DynamoDB table of the records on AWS; None for the embedded stack.
     records_table: str | None = None
 

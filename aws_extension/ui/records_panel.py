@@ -110,11 +110,11 @@ class RecordsPanel(ABC):
         self._wire()
         self.wire_form()
 
-    def delete_button(self) -> gr.Button:
+    def delete_button(self) -> None:
+        """The first of the two delete steps; the form places it among its buttons."""
         self.delete_start = gr.Button(
             f"Delete {self.noun}", variant="stop", elem_id=f"sagemaker_{self.noun}_delete"
         )
-        return self.delete_start
 
     def _wire(self) -> None:
         listing = self.listing_outputs

@@ -143,22 +143,23 @@ class TabServer:
         return self.data_dir / "sagemaker" / "settings.json"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                UI_PYTHON,
-                "-m",
-                "aws_extension",
-                "ui",
-                "--data-dir",
-                str(self.data_dir),
-                "--port",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    UI_PYTHON,
+                    "-m",
+                    "aws_extension",
+                    "ui",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=ROOT,
+                env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

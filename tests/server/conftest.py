@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from aws_extension.middleware.app import create_app
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.records.sqlite import SqliteRecords
 from aws_extension.middleware.security.passwords import PREFIX, PasswordHasher, ScryptParams
+from tests.server.live import Live, folder_blobs_at, live_middleware
 from tests.server.stack import STOP_TIMEOUT, Stack, start_stack
 
 API_TOKEN = "test-api-token-0123456789"
@@ -196,3 +198,20 @@ def launch() -> Iterator[Callable[[Path], Stack]]:
         if stack.process.poll() is None:
             stack.process.kill()
             stack.process.wait(timeout=STOP_TIMEOUT)
+
+
+@pytest.fixture
+def start_live(
+    config: Config, records: SqliteRecords, clock: FakeClock, admin_password: str, tmp_path: Path
+) -> Iterator[Callable[..., Live]]:
+    """Start the middleware for real on 127.0.0.1 with folder blobs (1 KiB parts) whose
+    signed URLs it serves; keyword options go to `live.live_middleware`. Stopped at teardown."""
+    with ExitStack() as running:
+
+        def start(**options: Any) -> Live:
+            blobs_at = folder_blobs_at(tmp_path / "blobs", clock)
+            return running.enter_context(
+                live_middleware(config, records, clock, admin_password, blobs_at, **options)
+            )
+
+        yield start

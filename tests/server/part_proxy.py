@@ -14,6 +14,7 @@ import http.client
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,8 @@ class PartProxy:
         self.requests: list[tuple[str, str]] = []
         self._plans: dict[int, list[int | str]] = {}
         self.url = ""
+        #: Seconds each forwarded part PUT is held back, to make uploads slow enough to stop.
+        self.delay = 0.0
 
     def fail(self, part: int, *answers: int | str) -> None:
         with self.lock:
@@ -96,6 +99,8 @@ def _handler(proxy: PartProxy) -> type[BaseHTTPRequestHandler]:
                 self._drain(length)
                 self._answer_failure(answer)
                 return
+            if number is not None and proxy.delay:
+                time.sleep(proxy.delay)
             upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
             try:
                 path = target.path + (f"?{target.query}" if target.query else "")

@@ -49,7 +49,8 @@ def test_first_start_prints_credentials_once_and_restart_keeps_them(
     files = sorted(path.name for path in state.iterdir())
     assert {"config.json", "records.sqlite3"} <= set(files)
     for name in files:
-        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
+        private = 0o700 if (state / name).is_dir() else 0o600
+        assert stat.S_IMODE((state / name).stat().st_mode) == private, name
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
 
     assert first.stop(signal.SIGINT) == 0

@@ -23,6 +23,7 @@ local stack, allow private addresses altogether with `allow_private`).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
@@ -299,7 +300,5 @@ class Download:
     def abort(self) -> None:
         sock = self._connection.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # already closed
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed

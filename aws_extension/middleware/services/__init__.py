@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aws_extension.middleware.blobs import Blobs
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.records import Records
+from aws_extension.middleware.security.outbound import Fetcher, Resolver, system_resolver
 from aws_extension.middleware.security.passwords import PasswordHasher
 from aws_extension.middleware.security.throttle import LoginThrottle
 from aws_extension.middleware.security.tokens import TokenSigner
 from aws_extension.middleware.services.access import Access
 from aws_extension.middleware.services.auth import AuthService
+from aws_extension.middleware.services.checkpoints import CheckpointService
 from aws_extension.middleware.services.roles import RoleService
 from aws_extension.middleware.services.users import UserService
 
@@ -23,9 +26,19 @@ class Services:
     auth: AuthService
     users: UserService
     roles: RoleService
+    #: None when the app was built without blob storage (the routes then answer 503).
+    checkpoints: CheckpointService | None = None
 
     @classmethod
-    def build(cls, config: Config, records: Records, clock: Callable[[], float]) -> Services:
+    def build(
+        cls,
+        config: Config,
+        records: Records,
+        clock: Callable[[], float],
+        *,
+        blobs: Blobs | None = None,
+        resolver: Resolver = system_resolver,
+    ) -> Services:
         access = Access(records)
         hasher = PasswordHasher(config.scrypt)
         signer = TokenSigner(
@@ -39,4 +52,20 @@ class Services:
         auth = AuthService(
             records, access, users, hasher, signer, LoginThrottle(records, config.throttle, clock)
         )
-        return cls(auth=auth, users=users, roles=RoleService(records, access, clock))
+        checkpoints = None
+        if blobs is not None:
+            fetcher = Fetcher(config.outbound, resolver)
+            checkpoints = CheckpointService(
+                records, access, blobs, config.checkpoints, fetcher, clock
+            )
+        return cls(
+            auth=auth,
+            users=users,
+            roles=RoleService(records, access, clock),
+            checkpoints=checkpoints,
+        )
+
+    def close(self) -> None:
+        """Stop background work (running imports); the app answers nothing afterwards."""
+        if self.checkpoints is not None:
+            self.checkpoints.close()
