@@ -95,6 +95,7 @@ def model_name_problem(name: str) -> str | None:
         return f"remove {' '.join(bad)} (a model name is a file name, not a path)"
     return None
 
+
 # Machine-readable `code` member of every error body, so the client can tell a wrong API
 # token (403) from a missing permission (403) without parsing English.
 ERROR_INVALID_API_KEY = "invalid_api_key"

@@ -168,8 +168,8 @@ UrlFetcher = Callable[[list[int]], tuple[dict[int, str], float | None]]
 class UrlBook:
     """The part URLs of one upload: handed out per part, renewed in batches before expiry.
 
-    Renewal runs under a lock, so when many URLs expire together one request renews a batch
-    for every worker instead of each worker asking for its own.
+    Renewal runs under a lock, and asks for the part wanted plus the next parts still to send
+    that lack a usable URL, so one request serves every worker instead of one each.
     """
 
     def __init__(
@@ -181,10 +181,10 @@ class UrlBook:
         margin: float = EXPIRY_MARGIN,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`order` lists the parts in the order they will be asked for, to batch renewals."""
+        """`order` lists the parts to send in the order they will be asked for."""
         self._fetch = fetch
-        self._order = list(order)
-        self._position = {number: index for index, number in enumerate(self._order)}
+        # Parts still to send, in order (a dict is an ordered set with O(1) removal).
+        self._pending = dict.fromkeys(order)
         self._batch = batch
         self._margin = margin
         self._clock = clock
@@ -204,6 +204,12 @@ class UrlBook:
                 entry = self._urls[number]
             return entry[0]
 
+    def done(self, number: int) -> None:
+        """Part `number` is stored: its URL is never needed again, nor renewed."""
+        with self._lock:
+            self._pending.pop(number, None)
+            self._urls.pop(number, None)
+
     def discard(self, number: int, url: str) -> None:
         """Forget `url` (refused as expired); a URL another worker already renewed stays."""
         with self._lock:
@@ -216,15 +222,13 @@ class UrlBook:
         return expires_at is not None and expires_at - self._margin <= self._clock()
 
     def _renew(self, number: int) -> None:
-        start = self._position.get(number)
         numbers = [number]
-        if start is not None:
-            for other in self._order[start + 1 :]:
-                if len(numbers) >= self._batch:
-                    break
-                entry = self._urls.get(other)
-                if entry is None or self._stale(entry):
-                    numbers.append(other)
+        for other in self._pending:
+            if len(numbers) >= self._batch:
+                break
+            entry = self._urls.get(other)
+            if other != number and (entry is None or self._stale(entry)):
+                numbers.append(other)
         urls, expires_at = self._fetch(numbers)
         if number not in urls:
             raise PartFailed(f"The server sent no URL for part {number}.")
@@ -525,6 +529,7 @@ class PartEngine:
                 if stop.is_set():
                     continue
                 etag = self._send_part(number, memoryview(buffer)[:length], urls, counters, stop)
+                urls.done(number)
                 events.put(_Done(number, etag, length))
             except TransferCancelled:
                 continue

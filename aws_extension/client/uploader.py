@@ -48,6 +48,16 @@ from aws_extension.client.transfer import (
 )
 from aws_extension.client.upload_state import UploadState, UploadStates
 
+__all__ = [
+    "SKIPPED",
+    "UPLOADED",
+    "ProgressCallback",
+    "UploadFailed",
+    "UploadProgress",
+    "UploadResult",
+    "Uploader",
+]
+
 log = logging.getLogger(__name__)
 
 #: How long to wait for a completion whose answer was lost and that is still joining parts.
@@ -288,6 +298,8 @@ class Uploader:
                 part_size=int(upload["part_size"]),
                 part_count=int(upload["part_count"]),
             )
+            if state.part_size < 1:
+                raise ValueError("the part size must be positive")
             initial = _urls_of(upload)
         except (KeyError, TypeError, ValueError, errors.IncompatibleServer):
             raise errors.IncompatibleServer(
@@ -394,6 +406,13 @@ class Uploader:
             checkpoint = self._await_completion(state.checkpoint_id)
             if checkpoint is None or checkpoint.get("status") != contract.CHECKPOINT_ACTIVE:
                 raise self._failed(state, exc) from None
+        except errors.InvalidRequest as exc:
+            # The server's parts do not match the ones recorded here (say, another process
+            # sent the same file meanwhile): the next try sends every part again, rather
+            # than meet the same refusal on every resume.
+            state.parts.clear()
+            self._states.save(state)
+            raise self._failed(state, exc) from None
         except errors.ApiError as exc:
             raise self._failed(state, exc) from None
         if (

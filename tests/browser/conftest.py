@@ -1,19 +1,17 @@
 """Real processes for the browser tests: the local stack, the standalone tab, Chromium.
 
-The stack runs with the server environment's interpreter (`SAGEMAKER_STACK_PYTHON`, set by
-the nox `client` session), the tab with this one (A1111's pins) unless `SAGEMAKER_UI_PYTHON`
-names another. Every wait is bounded and
-every process is ended in teardown, also when a test fails.
+The stack runs with the server environment's interpreter (tests/support/local_stack.py:
+`SAGEMAKER_STACK_PYTHON`, set by the nox `client` session), the tab with this one (A1111's
+pins) unless `SAGEMAKER_UI_PYTHON` names another. Every wait is bounded and every process is
+ended in teardown, also when a test fails.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.local_stack import (
+    ROOT,
+    Stack,
+    StackUnavailable,
+    running_stack,
+    stack_python,
+    stop_process,
+)
+
 START_TIMEOUT_S = 60.0
 #: The tab runs with this interpreter; point it at one with gradio 4 to check Forge's world.
 UI_PYTHON = os.environ.get("SAGEMAKER_UI_PYTHON") or sys.executable
@@ -43,82 +49,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-class Output:
-    """A process's output, read in a thread so waiting on it can time out."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, args=(process,), daemon=True).start()
-
-    def _pump(self, process: subprocess.Popen) -> None:
-        for line in process.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def until(self, prefix: str, deadline: float) -> str:
-        """The rest of the first line starting with `prefix`, waiting until `deadline`."""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no {prefix!r} line; output so far: {self.lines}")
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise RuntimeError(f"the process ended; its output: {self.lines}")
-            self.lines.append(line)
-            if line.startswith(prefix):
-                return line[len(prefix) :].strip()
-
-
-@dataclass
-class Stack:
-    api_url: str
-    api_token: str
-    username: str
-    password: str
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The embedded local stack as a real process, with its first-start credentials."""
-    python = os.environ.get("SAGEMAKER_STACK_PYTHON")
-    if not python:
-        pytest.skip(
-            "SAGEMAKER_STACK_PYTHON is not set: it names the server-side interpreter that "
-            "runs the local stack (`nox -s client` sets it)"
-        )
-    state = tmp_path_factory.mktemp("stack")
-    process = subprocess.Popen(
-        [python, "-u", "-m", "aws_extension", "local", "--state-dir", str(state), "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     try:
-        output = Output(process)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        yield Stack(
-            api_url=output.until("API URL:", deadline),
-            api_token=output.until("API token:", deadline),
-            username=output.until("Username:", deadline),
-            password=output.until("Password:", deadline),
-        )
-    finally:
-        stop(process)
+        python = stack_python()
+    except StackUnavailable as exc:
+        pytest.fail(str(exc))
+    with running_stack(tmp_path_factory.mktemp("stack") / "state", python=python) as stack:
+        yield stack
 
 
 @dataclass
@@ -180,7 +119,7 @@ class TabServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            stop(self.process)
+            stop_process(self.process)
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def connect(page: Page, api_url: str, api_token: str, username: str, password: s
 
 
 def sign_in(page: Page, stack) -> None:
-    connect(page, stack.api_url, stack.api_token, stack.username, stack.password)
+    connect(page, stack.url, stack.api_token, stack.username, stack.password)
     expect(area(page, "sagemaker_connection_status")).to_contain_text(
         f"Signed in as {stack.username}", timeout=SIGN_IN_TIMEOUT_MS
     )
@@ -71,7 +71,7 @@ def sign_in(page: Page, stack) -> None:
 def test_a_wrong_api_token_is_refused_in_words(stack, tab_server, page):
     open_tab(page, tab_server.url)
 
-    connect(page, stack.api_url, "not-the-api-token", stack.username, stack.password)
+    connect(page, stack.url, "not-the-api-token", stack.username, stack.password)
 
     status = area(page, "sagemaker_connection_status")
     expect(status).to_contain_text("API token was refused", timeout=SIGN_IN_TIMEOUT_MS)
@@ -111,7 +111,7 @@ def test_sign_in_saves_the_settings_and_keeps_secrets_off_the_page(stack, tab_se
     text = settings.read_text()
     assert stack.password not in text
     saved = json.loads(text)
-    assert saved["api_url"] == stack.api_url
+    assert saved["api_url"] == stack.url
     assert saved["users"][""]["username"] == stack.username
 
 
@@ -176,7 +176,7 @@ def test_after_a_restart_the_saved_sign_in_is_used(stack, tab_server, page):
 
     status = area(page, "sagemaker_connection_status")
     expect(status).to_contain_text(f"Signed in as {stack.username}")
-    expect(field(page, "sagemaker_api_url")).to_have_value(stack.api_url)
+    expect(field(page, "sagemaker_api_url")).to_have_value(stack.url)
     expect(field(page, "sagemaker_api_token")).to_have_value("")
     assert stack.api_token not in page.content()
 

@@ -1,19 +1,27 @@
-"""Fixtures of the client-side tests: a faked AUTOMATIC1111 for the webui glue."""
+"""Fixtures of the client-side tests: a faked AUTOMATIC1111 for the webui glue, and the real
+middleware (the embedded local stack as a process) for the tab's handlers.
+
+The stack runs with the server environment's interpreter (see tests/support/local_stack.py):
+one per test session, shared by the tests that ask for `server`. Each of those signs in as a
+user of its own, and whatever users and roles it made are deleted after it, so every test
+starts from the stack's first-start records (the role and user `admin`).
+"""
 
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
-import responses
-from fake_api import FakeApi
 
-from aws_extension.client.api import ClientOptions
+from aws_extension.client.api import ApiClient, ClientOptions
 from aws_extension.client.settings_store import SettingsStore
 from aws_extension.ui.context import UiContext
+from tests.support.local_stack import Stack, StackUnavailable, running_stack, stack_python
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_A1111 = Path(__file__).resolve().parent / "fake_a1111"
@@ -55,11 +63,128 @@ def a1111(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNam
         _forget_modules()
 
 
+OPTIONS = ClientOptions(timeout=10, connect_timeout=5, retries=0)
+#: The role the stack creates at its first start, with all six permissions.
+ADMIN_ROLE = "admin"
+
+
+def unique(prefix: str) -> str:
+    """A user or role name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Server:
+    """The real middleware for one test, and a user of the test's own to sign in as.
+
+    `username`/`password` hold the role `admin` (all permissions), so the tab shows every
+    panel; `admin` is the stack's super admin, signed in, for preparing and checking.
+    """
+
+    stack: Stack
+    admin: ApiClient
+    username: str
+    password: str = field(repr=False)
+
+    @property
+    def login(self) -> Login:
+        return Login(self.username, self.password)
+
+    @property
+    def url(self) -> str:
+        return self.stack.url
+
+    @property
+    def api_token(self) -> str:
+        return self.stack.api_token
+
+    def add_user(self, prefix: str, roles: list[str]) -> Login:
+        return _add_user(self.admin, prefix, roles)
+
+    def add_role(self, prefix: str, permissions: list[str]) -> str:
+        name = unique(prefix)
+        self.admin.create_role(name, permissions)
+        return name
+
+    def client(self, refresh_token: str | None = None) -> ApiClient:
+        return ApiClient(self.url, self.api_token, options=OPTIONS, refresh_token=refresh_token)
+
+    def sign_out_elsewhere(self, login: Login) -> None:
+        """Sign `login` in and out from another client: the server revokes all its tokens."""
+        with self.client() as other:
+            other.login(login.username, login.password)
+            other.logout()
+
+    def role_names(self) -> list[str]:
+        return [role["name"] for role in _every(self.admin.list_roles)]
+
+    def usernames(self) -> list[str]:
+        return [user["username"] for user in _every(self.admin.list_users)]
+
+
+def _add_user(admin: ApiClient, prefix: str, roles: list[str]) -> Login:
+    """A new user with `roles`; its password has a space, as no token or hash does."""
+    login = Login(unique(prefix), f"pw {uuid.uuid4().hex} 1!")
+    admin.create_user(login.username, login.password, roles)
+    return login
+
+
+def _reset(stack: Stack, admin: ApiClient) -> None:
+    """Delete every user and role but the first start's, users first (they hold roles)."""
+    for user in _every(admin.list_users):
+        if user["username"] != stack.username:
+            admin.delete_user(user["username"])
+    for role in _every(admin.list_roles):
+        if role["name"] != ADMIN_ROLE:
+            admin.delete_role(role["name"])
+
+
+def _every(list_page) -> list[dict]:
+    items: list[dict] = []
+    cursor = None
+    for _ in range(100):  # bounded: 100 pages of 200 is far more than any test makes
+        page = list_page(limit=200, cursor=cursor)
+        items += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return items
+    raise AssertionError("more than 100 pages of records")
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The embedded local stack as a real process, with its first-start credentials."""
+    try:
+        python = stack_python()
+    except StackUnavailable as exc:
+        pytest.fail(str(exc))
+    with running_stack(tmp_path_factory.mktemp("stack") / "state", python=python) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def stack_admin(local_stack: Stack) -> Iterator[ApiClient]:
+    """The stack's super admin, signed in once; no test signs it out."""
+    with ApiClient(local_stack.url, local_stack.api_token, options=OPTIONS) as admin:
+        admin.login(local_stack.username, local_stack.password)
+        yield admin
+
+
 @pytest.fixture
-def api() -> Iterator[FakeApi]:
-    """The API, faked in memory over `responses` (see fake_api.py)."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeApi(mock)
+def server(local_stack: Stack, stack_admin: ApiClient) -> Iterator[Server]:
+    """The real middleware with a fresh user holding the role `admin`; reset afterwards."""
+    _reset(local_stack, stack_admin)  # in case a test before could not clean up
+    login = _add_user(stack_admin, "op", [ADMIN_ROLE])
+    try:
+        yield Server(local_stack, stack_admin, login.username, login.password)
+    finally:
+        _reset(local_stack, stack_admin)
 
 
 @pytest.fixture

@@ -81,6 +81,8 @@ class FakeCheckpoints:
     plans: dict[int, list[Any]] = field(default_factory=dict)
     #: When set, the next completion is carried out but its answer is lost.
     lose_complete_answer: bool = False
+    #: When set, the next completion is refused as if a part's ETag had changed.
+    refuse_complete: bool = False
     #: Seconds each part PUT takes, so that a test can stop an upload half way.
     put_delay: float = 0.0
     _serial: int = 0
@@ -219,6 +221,9 @@ class FakeCheckpoints:
             return model
         if model.status != "Uploading":
             return problem(409, "conflict", f"The model is {model.status}.")
+        if self.refuse_complete:
+            self.refuse_complete = False
+            return problem(400, "invalid", 'Part 1 has ETag "x", not the one named.')
         numbers = [p["part_number"] for p in body["parts"]]
         if numbers != list(range(1, model.part_count + 1)):
             return problem(400, "invalid", f"Parts {numbers} do not cover the model.")

@@ -304,6 +304,20 @@ def test_a_lost_completion_answer_is_checked_rather_than_repeated(
     assert fake.paths("GET")[-1] == "/checkpoints/ck1"
 
 
+def test_parts_the_completion_refuses_are_all_sent_again_on_the_next_try(
+    fake: FakeCheckpoints, uploader: Uploader, tmp_path: Path
+) -> None:
+    path = model_file(tmp_path, 3 * PART)
+    fake.refuse_complete = True
+    with pytest.raises(UploadFailed, match="Part 1 has ETag") as failed:
+        uploader.upload(path, "Lora")
+    assert failed.value.resumable
+    assert uploader.resume_state(path).parts == {}
+    result = uploader.upload(path, "Lora")
+    assert result.outcome == UPLOADED and result.checkpoint_id == "ck1"
+    assert sorted(fake.puts) == [1, 1, 2, 2, 3, 3]
+
+
 def test_a_taken_name_is_refused_before_anything_is_sent(
     fake: FakeCheckpoints, uploader: Uploader, tmp_path: Path
 ) -> None:

@@ -152,15 +152,27 @@ class Fetcher:
         return {n: f"u{n}.{self.serial}" for n in numbers}, self.expires_at
 
 
-def test_missing_urls_are_fetched_in_batches_of_the_parts_to_come() -> None:
+def test_missing_urls_are_fetched_in_batches_of_the_parts_still_to_send() -> None:
     fetch = Fetcher()
     book = UrlBook(fetch, [2, 4, 6, 8, 10], batch=3)
+    # A worker may ask for a later part first: the earlier ones come along.
     assert book.get(4) == "u4.1"
-    assert fetch.batches == [[4, 6, 8]]
-    assert book.get(6) == "u6.1" and book.get(8) == "u8.1"
+    assert fetch.batches == [[4, 2, 6]]
+    assert book.get(2) == "u2.1" and book.get(6) == "u6.1"
     assert book.get(10) == "u10.2"
-    assert book.get(2) == "u2.3"  # the parts after it hold fresh URLs already
-    assert fetch.batches == [[4, 6, 8], [10], [2]]
+    assert fetch.batches[1] == [10, 8]
+
+
+def test_urls_of_stored_parts_are_never_renewed() -> None:
+    now = [0.0]
+    fetch = Fetcher(expires_at=100.0)
+    book = UrlBook(fetch, [1, 2, 3], margin=10, clock=lambda: now[0])
+    book.get(1)
+    book.done(1)
+    book.done(2)
+    now[0] = 95.0  # every URL is stale now
+    book.get(3)
+    assert fetch.batches == [[1, 2, 3], [3]]
 
 
 def test_urls_near_expiry_are_renewed_before_use() -> None:

@@ -184,12 +184,13 @@ def admin(api: Api, admin_password: str) -> str:
 
 
 @pytest.fixture
-def launch() -> Iterator[Callable[[Path], Stack]]:
-    """Start local stacks as real processes; every one still running at teardown is killed."""
+def launch() -> Iterator[Callable[..., Stack]]:
+    """Start local stacks as real processes (`launch(state_dir, *options)`); every one still
+    running at teardown is killed."""
     started: list[Stack] = []
 
-    def start(state_dir: Path) -> Stack:
-        stack = start_stack(state_dir)
+    def start(state_dir: Path, *options: str) -> Stack:
+        stack = start_stack(state_dir, *options)
         started.append(stack)
         return stack
 

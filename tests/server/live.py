@@ -55,7 +55,8 @@ def uvicorn_on_free_port(build: Callable[[str], FastAPI]) -> Iterator[str]:
 
     The socket is bound first so the app (and the blob URLs it signs) knows its address.
     """
-    sock = socket.socket()
+    # IPPROTO_TCP, so asyncio sets TCP_NODELAY on the accepted connections (see cli.bind).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = build(base_url)
@@ -139,6 +140,7 @@ class Live:
     admin: str
     admin_password: str
     blobs: Blobs
+    records: Records
     services: Services
 
     @property
@@ -178,7 +180,7 @@ def live_middleware(
         api = LiveApi(base_url, config.api_tokens[0])
         try:
             admin = api.token("admin", admin_password)
-            yield Live(api, admin, admin_password, blobs, app.state.services)
+            yield Live(api, admin, admin_password, blobs, records, app.state.services)
         finally:
             app.state.services.close()
             api.close()

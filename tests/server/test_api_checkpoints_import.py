@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from typing import Any
@@ -22,11 +21,12 @@ import requests
 from aws_extension.middleware.checkpoint_policy import CheckpointPolicy
 from aws_extension.middleware.security.outbound import (
     OutboundPolicy,
-    RefusedUrl,
     address_refusal,
     system_resolver,
 )
-from tests.server.live import OUTBOUND, PART_SIZE, POLICY, FileServer, Live, Route, file_server, wait_for
+from aws_extension.middleware.services.entities import timestamp
+from tests.server.conftest import FakeClock
+from tests.server.live import PART_SIZE, POLICY, FileServer, Live, Route, file_server, wait_for
 
 _random = random.Random(7)
 MODEL = _random.randbytes(300 * 1024 + 5)
@@ -139,7 +139,9 @@ def test_non_public_addresses_are_refused(address: str, kind: str) -> None:
     assert address_refusal(address) == kind
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert address_refusal(address) is None
 
@@ -190,7 +192,9 @@ def test_a_host_that_does_not_resolve_is_400(start_live: Callable[..., Live]) ->
 
 def test_a_name_from_the_url_must_be_usable(private_ok: Live, files: FileServer) -> None:
     reply = private_ok.api.post(
-        "/checkpoints/import", token=private_ok.admin, json={"url": files.base_url + "/", "type": "Lora"}
+        "/checkpoints/import",
+        token=private_ok.admin,
+        json={"url": files.base_url + "/", "type": "Lora"},
     )
     assert "give the model a name" in problem(reply, 400, "invalid")["detail"]
 
@@ -203,11 +207,19 @@ def test_a_redirect_to_a_private_address_is_refused_on_the_way(
 ) -> None:
     port = files.port
     files.routes["/model.safetensors"] = Route(body=MODEL)
-    files.routes["/to-ip"] = Route(status=302, location=f"http://127.0.0.1:{port}/model.safetensors")
-    files.routes["/to-name"] = Route(status=301, location=f"http://localhost:{port}/model.safetensors")
+    files.routes["/to-ip"] = Route(
+        status=302, location=f"http://127.0.0.1:{port}/model.safetensors"
+    )
+    files.routes["/to-name"] = Route(
+        status=301, location=f"http://localhost:{port}/model.safetensors"
+    )
     files.routes["/to-metadata"] = Route(status=307, location="http://169.254.169.254/latest/")
 
-    for path, words in (("/to-ip", "loopback"), ("/to-name", "localhost resolves to"), ("/to-metadata", "link-local")):
+    for path, words in (
+        ("/to-ip", "loopback"),
+        ("/to-name", "localhost resolves to"),
+        ("/to-metadata", "link-local"),
+    ):
         checkpoint = begin(guarded, f"http://{MIRROR}:{port}{path}", name=f"{path[1:]}.safetensors")
         failed = settled(guarded, checkpoint["id"])
         assert failed["status"] == "Failed", path
@@ -301,7 +313,9 @@ def test_an_import_over_the_size_limit_fails_and_keeps_the_reason(
     assert stored(live, failed) is None
 
 
-def test_a_wrong_sha256_or_an_http_error_fails_the_import(private_ok: Live, files: FileServer) -> None:
+def test_a_wrong_sha256_or_an_http_error_fails_the_import(
+    private_ok: Live, files: FileServer
+) -> None:
     files.routes["/model.safetensors"] = Route(body=MODEL)
     wrong = begin(private_ok, f"{files.base_url}/model.safetensors", sha256="a" * 64)
     missing = begin(private_ok, f"{files.base_url}/gone.safetensors")
@@ -331,17 +345,28 @@ def test_deleting_a_running_import_stops_it(private_ok: Live, files: FileServer)
     files.routes["/slow.safetensors"] = Route(body=MODEL, chunk_size=8 * 1024, delay=0.05)
     checkpoint = begin(private_ok, f"{files.base_url}/slow.safetensors")
     wait_for(
-        lambda: private_ok.api.get(f"/checkpoints/{checkpoint['id']}", token=private_ok.admin).json()[
-            "progress"
-        ]["bytes_done"],
+        lambda: private_ok.api.get(
+            f"/checkpoints/{checkpoint['id']}", token=private_ok.admin
+        ).json()["progress"]["bytes_done"],
         what="the download to start",
     )
 
-    assert private_ok.api.delete(f"/checkpoints/{checkpoint['id']}", token=private_ok.admin).status_code == 204
+    assert (
+        private_ok.api.delete(
+            f"/checkpoints/{checkpoint['id']}", token=private_ok.admin
+        ).status_code
+        == 204
+    )
 
-    wait_for(lambda: not private_ok.checkpoints._jobs, what="the import to stop")
+    wait_for(
+        lambda: not private_ok.checkpoints.imports.running(checkpoint["id"]),
+        what="the import to stop",
+    )
     assert stored(private_ok, checkpoint) is None
-    assert private_ok.api.get(f"/checkpoints/{checkpoint['id']}", token=private_ok.admin).status_code == 404
+    assert (
+        private_ok.api.get(f"/checkpoints/{checkpoint['id']}", token=private_ok.admin).status_code
+        == 404
+    )
 
 
 def test_stopping_the_server_fails_running_imports(private_ok: Live, files: FileServer) -> None:
@@ -362,9 +387,10 @@ def test_stopping_the_server_fails_running_imports(private_ok: Live, files: File
     assert "stopping" in after.json()["error"]
 
 
-def test_the_sweep_fails_imports_that_no_process_runs(live: Live, clock: Any) -> None:
-    records = live.checkpoints._records
-    doc = {
+def test_the_sweep_fails_imports_that_no_process_runs(live: Live, clock: FakeClock) -> None:
+    """An import whose process died (a restart, a crashed instance) is failed by deadline."""
+    now = timestamp(clock)
+    orphan = {
         "name": "orphan.safetensors",
         "type": "Lora",
         "size": None,
@@ -373,20 +399,23 @@ def test_the_sweep_fails_imports_that_no_process_runs(live: Live, clock: Any) ->
         "status": "Importing",
         "allowed_roles": [],
         "created_by": "admin",
-        "created_at": "2027-01-15T08:00:00+00:00",
-        "updated_at": "2027-01-15T08:00:00+00:00",
+        "created_at": now,
+        "updated_at": now,
         "object_key": "checkpoints/0123456789abcdef01234567/orphan.safetensors",
         "upload_id": None,
         "source": "https://example.com/orphan.safetensors",
         "progress": {"bytes_done": 10, "bytes_total": None},
         "error": None,
     }
-    records.create("checkpoint", "0123456789abcdef01234567", doc)
-    clock.now = 1_800_000_000.0 + POLICY.stall_deadline  # well after 2027-01-15
+    live.records.create("checkpoint", "0123456789abcdef01234567", orphan)
+    clock.advance(POLICY.stall_deadline)
+    assert live.checkpoints.sweep() == 0
+    clock.advance(1)
 
     assert live.checkpoints.sweep() == 1
 
-    failed = live.api.get("/checkpoints/0123456789abcdef01234567", token=live.api.token("admin", live.admin_password)).json()
+    admin = live.api.token("admin", live.admin_password)
+    failed = live.api.get("/checkpoints/0123456789abcdef01234567", token=admin).json()
     assert failed["status"] == "Failed"
     assert "stopped while importing" in failed["error"]
 
@@ -394,7 +423,3 @@ def test_the_sweep_fails_imports_that_no_process_runs(live: Live, clock: Any) ->
 def test_outbound_time_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="time limits"):
         OutboundPolicy(read_timeout=0)
-    assert OUTBOUND.read_timeout > 0
-    with pytest.raises(RefusedUrl):
-        raise RefusedUrl("x")
-    assert socket  # used by the resolver fixture's fallback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import stat
@@ -109,3 +110,28 @@ def test_a_busy_port_fails_before_any_password_is_made(
     assert "--port" in output.err
     assert "Password:" not in output.out
     assert SqliteRecords(tmp_path / "records.sqlite3").get("user", "admin") is None
+
+
+def test_answers_on_a_kept_alive_connection_are_not_held_back() -> None:
+    """uvicorn's asyncio sets TCP_NODELAY on accepted connections only when the listening
+    socket says IPPROTO_TCP; without it every answer after the first on a kept-alive
+    connection (the client's requests.Session) waited ~40 ms for a delayed ACK."""
+
+    async def nodelay_of_an_accepted_connection() -> int:
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[int] = loop.create_future()
+
+        def on_connect(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        listening = cli.bind("127.0.0.1", 0)
+        async with await asyncio.start_server(on_connect, sock=listening):
+            _, writer = await asyncio.open_connection(*listening.getsockname())
+            try:
+                return await asyncio.wait_for(accepted, timeout=5)
+            finally:
+                writer.close()
+
+    assert asyncio.run(nodelay_of_an_accepted_connection()) != 0

@@ -21,8 +21,8 @@ from aws_extension.middleware.schemas.checkpoints import (
     Status,
 )
 from aws_extension.middleware.schemas.common import Page, Problem, problems
+from aws_extension.middleware.services.checkpoint_store import Checkpoint
 from aws_extension.middleware.services.checkpoints import (
-    Checkpoint,
     CheckpointService,
     PartUrls,
     StartedUpload,

@@ -84,17 +84,20 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 
 def _carried(ip: IPAddress) -> list[IPAddress]:
-    """The address and every IPv4 address an IPv6 address carries, where routing may lead."""
+    """The addresses a connection to `ip` may end up at. IPv4-mapped and NAT64 addresses
+    are translated to their IPv4 address, which alone decides; other IPv6 addresses count
+    together with the IPv4 addresses they carry (6to4, Teredo)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return [ip]
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in _NAT64:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
     found: list[IPAddress] = [ip]
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            found.append(ip.ipv4_mapped)
-        if ip.sixtofour is not None:
-            found.append(ip.sixtofour)
-        if ip.teredo is not None:
-            found.extend(ip.teredo)
-        if ip in _NAT64:
-            found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
     return found
 
 
@@ -281,17 +284,24 @@ class Download:
         self._connection = connection
         self._response = response
         self._deadline = deadline
+        self._received = 0
         length = response.getheader("Content-Length")
         #: The size the server announced, if it did (and sensibly).
         self.length = int(length) if length and length.isdigit() else None
 
     def read(self, size: int) -> bytes:
+        """Up to `size` bytes, as soon as some arrive (so progress can be reported); b""
+        at the end. A body shorter than announced raises DownloadFailed."""
         if time.monotonic() > self._deadline:
             raise DownloadFailed("The download took longer than the server allows.")
         try:
-            return self._response.read(size)
+            data = self._response.read1(size)
         except http.client.IncompleteRead:
-            raise DownloadFailed("The server closed the connection before the end.") from None
+            data = b""
+        self._received += len(data)
+        if not data and self.length is not None and self._received < self.length:
+            raise DownloadFailed("The server closed the connection before the end of the file.")
+        return data
 
     def close(self) -> None:
         self._response.close()

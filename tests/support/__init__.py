@@ -1,0 +1,1 @@
+"""Helpers shared by the test folders of both environments (server and client)."""
