@@ -8,6 +8,7 @@ local stack with this interpreter, the tab with `--ui-python` (by default this o
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import threading
@@ -56,6 +57,9 @@ def _wait_http(url: str, deadline: float) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A SIGTERM (from a service manager, or nox's timeout) must stop both children too, so
+    # it unwinds through the `finally` below like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     state_dir = args.state_dir or default_state_dir()
     stack = subprocess.Popen(  # noqa: S603 - our own module, argv list
         [
