@@ -11,6 +11,7 @@ import queue
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -39,8 +40,6 @@ def _refuses(port: int) -> bool:
 
 
 def test_demo_serves_stack_and_tab_and_stops_both_on_sigterm(tmp_path: Path) -> None:
-    import sys
-
     api_port, ui_port = _free_port(), _free_port()
     process = subprocess.Popen(
         [

@@ -222,6 +222,14 @@ class FileServer:
         return f"http://127.0.0.1:{self.port}"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that drop connections are expected here (cancelled and failed imports);
+        socketserver would print a traceback for each."""
+
+
 @contextmanager
 def file_server() -> Iterator[FileServer]:
     files = FileServer()
@@ -260,8 +268,7 @@ def file_server() -> Iterator[FileServer]:
             except OSError:
                 self.close_connection = True  # the client went away: a cancelled import
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = _QuietServer(("127.0.0.1", 0), Handler)
     files.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

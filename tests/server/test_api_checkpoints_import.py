@@ -281,6 +281,16 @@ def test_an_import_ends_active_with_the_right_size_and_sha256(
     assert problem(duplicate, 409, "duplicate_content")["existing_id"] == active["id"]
 
 
+def test_spaces_and_unicode_in_the_url_are_encoded_as_browsers_do(
+    private_ok: Live, files: FileServer
+) -> None:
+    files.routes["/my%20mod%C3%A8l.safetensors"] = Route(body=MODEL)
+    checkpoint = begin(private_ok, f"{files.base_url}/my modèl.safetensors?v=1 2")
+    assert checkpoint["name"] == "my modèl.safetensors"
+    assert settled(private_ok, checkpoint["id"])["status"] == "Active"
+    assert files.requested == ["/my%20mod%C3%A8l.safetensors?v=1%202"]
+
+
 def test_an_import_shows_its_progress_while_it_runs(private_ok: Live, files: FileServer) -> None:
     files.routes["/slow.safetensors"] = Route(body=MODEL, chunk_size=16 * 1024, delay=0.05)
     checkpoint = begin(private_ok, f"{files.base_url}/slow.safetensors")

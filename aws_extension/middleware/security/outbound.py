@@ -31,7 +31,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from aws_extension import __version__
 from aws_extension.middleware.errors import Invalid
@@ -43,6 +43,8 @@ Resolver = Callable[[str, int], Sequence[str]]
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Characters left as they are in a path and query: RFC 3986's reserved ones and `%`.
+_PATH_SAFE = "/%:@!$&'()*+,;=?~"
 USER_AGENT = f"sd-webui-sagemaker/{__version__}"
 
 
@@ -128,7 +130,6 @@ def address_refusal(address: str) -> str | None:
 class Target:
     """One checked hop: where to connect (`address`) and what to ask for."""
 
-    url: str
     scheme: str
     host: str
     port: int
@@ -171,23 +172,26 @@ class Fetcher:
         port = port or _DEFAULT_PORTS[scheme]
         try:
             addresses = [str(ipaddress.ip_address(host))]
+            literal = True
         except ValueError:
             addresses = list(self._resolve(host, port))
+            literal = False
         if not addresses:
             raise DownloadFailed(f"The host {host!r} has no address.")
         if not (self.policy.allow_private or host.lower() in self.policy.trusted_hosts):
             for address in addresses:
                 kind = address_refusal(address)
                 if kind is not None:
-                    via = "" if address == host else f" ({host} resolves to {address})"
+                    via = "" if literal else f" ({host} resolves to {address})"
                     raise RefusedUrl(
                         f"The server does not download from {kind} addresses{via}; only "
                         "public hosts can be imported from."
                     )
-        path = parts.path or "/"
+        # Spaces and non-ASCII characters as pasted by users, percent-encoded as browsers do.
+        path = quote(parts.path or "/", safe=_PATH_SAFE)
         if parts.query:
-            path += f"?{parts.query}"
-        return Target(url, scheme, host, port, path, addresses[0])
+            path += "?" + quote(parts.query, safe=_PATH_SAFE)
+        return Target(scheme, host, port, path, addresses[0])
 
     def open(self, url: str) -> Download:
         """GET `url`, following redirects (each hop checked), up to a 200 response."""
