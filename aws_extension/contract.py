@@ -100,7 +100,7 @@ def model_name_problem(name: str) -> str | None:
 # token (403) from a missing permission (403) without parsing English.
 ERROR_INVALID_API_KEY = "invalid_api_key"
 ERROR_NOT_AUTHENTICATED = "not_authenticated"
-ERROR_INVALID_TOKEN = "invalid_token"
+ERROR_INVALID_TOKEN = "invalid_token"  # noqa: S105 (an error code)
 ERROR_WRONG_CREDENTIALS = "wrong_credentials"
 ERROR_PERMISSION_DENIED = "permission_denied"
 ERROR_NOT_FOUND = "not_found"
