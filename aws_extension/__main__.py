@@ -15,6 +15,7 @@ COMMANDS = {
     "ui": ("aws_extension.ui.standalone", "serve the Amazon SageMaker tab in a plain gradio app"),
     "demo": ("aws_extension.local.demo", "run the local stack and the tab together"),
     "upload": ("aws_extension.upload_cli", "upload model files to the cloud (resumable)"),
+    "runtime": ("aws_extension.endpoint.cli", "run the endpoint runtime (SageMaker container)"),
 }
 
 
