@@ -16,18 +16,18 @@ from aws_extension.client.api import ApiClient
 from aws_extension.client.errors import ApiError
 from aws_extension.ui.context import UiContext
 from aws_extension.ui.feedback import UiError, escape, failure, notice, permission_words, success
-from aws_extension.ui.records_panel import RecordsPanel, Updates
 from aws_extension.ui.sessions import SignedOut, UserSessions
+from aws_extension.ui.views import SessionView, Updates
 
 TOKEN_PLACEHOLDER = "the API token from the stack's outputs"  # noqa: S105 - words, not a secret
 SAVED_TOKEN_PLACEHOLDER = "saved — leave empty to keep"  # noqa: S105 - words
 
 
 class ConnectionPanel:
-    """The connection form; signing in or out also shows or hides the management panels."""
+    """The connection form; signing in or out also shows or hides every other part."""
 
     def __init__(
-        self, context: UiContext, sessions: UserSessions, views: Sequence[RecordsPanel]
+        self, context: UiContext, sessions: UserSessions, views: Sequence[SessionView]
     ) -> None:
         self._context = context
         self._sessions = sessions

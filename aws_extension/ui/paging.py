@@ -1,13 +1,15 @@
 """Cursor paging of the tables.
 
 The API hands out only a `next_cursor`, so going back needs the cursors of the pages seen
-before: a stack of them, kept in a `gr.State` so every browser tab pages on its own.
+before: a stack of them, kept in a `gr.State` so every browser tab pages on its own. A
+cursor is only valid for the filters it was made with, so the filters travel in the same
+state: a new filter starts a new stack.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from aws_extension.client.api import Page
 
@@ -17,10 +19,12 @@ PAGE_SIZE = 20
 
 @dataclass(frozen=True)
 class PageState:
-    """Where a table is: the cursors that led to each page so far, the last one shown."""
+    """Where a table is: the cursors that led to each page so far, the last one shown, and
+    the filters (query parameters of the list call) all of them were made with."""
 
     cursors: tuple[str | None, ...] = (None,)
     next_cursor: str | None = None
+    filters: dict[str, str] = field(default_factory=dict)
 
     @property
     def number(self) -> int:
@@ -37,10 +41,12 @@ class PageState:
     def forward(self) -> PageState:
         if self.next_cursor is None:
             return self
-        return PageState((*self.cursors, self.next_cursor))
+        return replace(self, cursors=(*self.cursors, self.next_cursor), next_cursor=None)
 
     def back(self) -> PageState:
-        return PageState(self.cursors[:-1]) if self.has_previous else self
+        if not self.has_previous:
+            return self
+        return replace(self, cursors=self.cursors[:-1], next_cursor=None)
 
 
 ListPage = Callable[..., Page]
@@ -53,7 +59,7 @@ def load(list_page: ListPage, state: PageState) -> tuple[Page, PageState]:
     replaced by the page before it, so a table never shows "nothing" when there is data.
     """
     while True:
-        page = list_page(limit=PAGE_SIZE, cursor=state.cursors[-1])
+        page = list_page(limit=PAGE_SIZE, cursor=state.cursors[-1], **state.filters)
         if page.items or not state.has_previous:
             return page, replace(state, next_cursor=page.next_cursor)
         state = state.back()

@@ -1,8 +1,10 @@
-"""What Role Management and User Management have in common.
+"""What Role Management, User Management and the Cloud Models table have in common.
 
-Both show one kind of record as a paged table, change records through a form, delete in two
-steps (Delete, then Confirm delete) and report in a status line. The panel is only shown to
-users holding its permission, as a courtesy: the server enforces permissions either way.
+Each shows one kind of record as a paged table, changes records through a form, deletes in
+two steps (Delete, then Confirm delete) and reports in a status line. What a user may not do
+is hidden, as a courtesy: the server enforces permissions either way. Roles and users are
+seen only by those who manage them; models are listed to everyone signed in, while only
+model managers get the form.
 """
 
 from __future__ import annotations
@@ -14,22 +16,20 @@ from typing import Any
 import gradio as gr
 
 from aws_extension.client.api import ApiClient
-from aws_extension.client.errors import ApiError, NotAuthenticated
+from aws_extension.client.errors import ApiError
 from aws_extension.ui import paging
 from aws_extension.ui.context import UiContext
 from aws_extension.ui.feedback import UiError, escape, failure, success
 from aws_extension.ui.paging import PageState
 from aws_extension.ui.sessions import UserSessions
 from aws_extension.ui.tables import table
-
-#: What a handler returns: component -> new value or gr.update(...); absent ones stay.
-Updates = dict[Any, Any]
+from aws_extension.ui.views import Updates
 
 
 class RecordsPanel(ABC):
     """A panel of one record kind; subclasses supply the form and the API calls."""
 
-    noun: str  # "role": in elem_ids (sagemaker_role_...) and messages
+    noun: str  # "role": in messages, and in the form's elem_ids unless `form_id` says other
     plural: str  # "roles": sagemaker_roles_table, sagemaker_roles_panel, ...
     title: str
     permission: str
@@ -62,8 +62,33 @@ class RecordsPanel(ABC):
         """Put a record picked in the table into the form, ready to change it."""
 
     @abstractmethod
-    def delete(self, client: ApiClient, name: str) -> None:
-        """Delete the named record."""
+    def delete(self, client: ApiClient, key: str) -> None:
+        """Delete the record `key` names (the value of `key_field`)."""
+
+    # -- what panels may change --------------------------------------------------------------
+
+    @property
+    def form_id(self) -> str:
+        """Prefix of the form's elem_ids (`sagemaker_role` -> sagemaker_role_delete)."""
+        return f"sagemaker_{self.noun}"
+
+    @property
+    def key_field(self) -> Any:
+        """The form field naming the record to delete; the name field unless overridden."""
+        return self.name
+
+    def can_view(self, client: ApiClient) -> bool:
+        return self.permission in client.permissions
+
+    def can_edit(self, client: ApiClient) -> bool:
+        return self.can_view(client)
+
+    def build_filters(self) -> None:
+        """Filters above the table; most panels have none."""
+
+    def describe(self, key: str, items: list[dict]) -> str:
+        """The record `key` names, as HTML for the delete question and its answer."""
+        return escape(key)
 
     # -- building ----------------------------------------------------------------------------
 
@@ -71,6 +96,7 @@ class RecordsPanel(ABC):
         prefix = f"sagemaker_{self.plural}"
         with gr.Column(visible=False, elem_id=f"{prefix}_panel") as self.panel:
             gr.Markdown(f"### {self.title}")
+            self.build_filters()
             self.table = gr.Dataframe(
                 value=table(self.headers, []),
                 headers=self.headers,
@@ -90,21 +116,20 @@ class RecordsPanel(ABC):
                 self.page_label = gr.HTML("Page 1", elem_id=f"{prefix}_page")
             self.state = gr.State(PageState())
             self.items = gr.State([])
-            gr.Markdown(
-                f"Click a row to load the {self.noun} into the form below.",
-                elem_classes="sagemaker-hint",
-            )
-            self.build_form()
-            with gr.Row(visible=False, elem_id=f"sagemaker_{self.noun}_delete_confirm_row") as (
-                self.confirm_row
-            ):
-                self.confirm_text = gr.HTML(elem_id=f"sagemaker_{self.noun}_delete_question")
-                self.confirm = gr.Button(
-                    "Confirm delete",
-                    variant="stop",
-                    elem_id=f"sagemaker_{self.noun}_delete_confirm",
+            with gr.Column(elem_id=f"{prefix}_editor") as self.editor:
+                gr.Markdown(
+                    f"Click a row to load the {self.noun} into the form below.",
+                    elem_classes="sagemaker-hint",
                 )
-                self.cancel = gr.Button("Cancel", elem_id=f"sagemaker_{self.noun}_delete_cancel")
+                self.build_form()
+                with gr.Row(visible=False, elem_id=f"{self.form_id}_delete_confirm_row") as (
+                    self.confirm_row
+                ):
+                    self.confirm_text = gr.HTML(elem_id=f"{self.form_id}_delete_question")
+                    self.confirm = gr.Button(
+                        "Confirm delete", variant="stop", elem_id=f"{self.form_id}_delete_confirm"
+                    )
+                    self.cancel = gr.Button("Cancel", elem_id=f"{self.form_id}_delete_cancel")
             self.pending = gr.State("")
             self.status = gr.HTML(elem_id=f"{prefix}_status")
         self._wire()
@@ -113,7 +138,7 @@ class RecordsPanel(ABC):
     def delete_button(self) -> None:
         """The first of the two delete steps; the form places it among its buttons."""
         self.delete_start = gr.Button(
-            f"Delete {self.noun}", variant="stop", elem_id=f"sagemaker_{self.noun}_delete"
+            f"Delete {self.noun}", variant="stop", elem_id=f"{self.form_id}_delete"
         )
 
     def _wire(self) -> None:
@@ -123,11 +148,13 @@ class RecordsPanel(ABC):
         self.refresh.click(self.on_refresh, inputs=[self.state], outputs=listing)
         self.table.select(self.on_select, inputs=[self.items], outputs=self.form_outputs)
         confirm_outputs = [self.pending, self.confirm_row, self.confirm_text, self.status]
-        self.delete_start.click(self.on_delete, inputs=[self.name], outputs=confirm_outputs)
+        self.delete_start.click(
+            self.on_delete, inputs=[self.key_field, self.items], outputs=confirm_outputs
+        )
         self.cancel.click(self.on_cancel, inputs=None, outputs=confirm_outputs)
         self.deleted = self.confirm.click(
             self.on_confirm_delete,
-            inputs=[self.pending, self.state],
+            inputs=[self.pending, self.state, self.items],
             outputs=[*listing, self.pending, self.confirm_row],
         )
 
@@ -147,18 +174,22 @@ class RecordsPanel(ABC):
 
     @property
     def form_outputs(self) -> list[Any]:
-        """Components `fill_form` may change; `self.name` is the record's name field."""
+        """Components `fill_form` may change."""
         return [self.name]
 
     @property
     def view_outputs(self) -> list[Any]:
-        return [self.panel, self.confirm_row, self.pending, *self.listing_outputs]
+        return [self.panel, self.editor, self.confirm_row, self.pending, *self.listing_outputs]
 
     def show(self, client: ApiClient) -> Updates:
         """The panel for a freshly signed-in user: hidden without the permission."""
-        if self.permission not in client.permissions:
+        if not self.can_view(client):
             return self.hide()
-        updates: Updates = {self.panel: gr.update(visible=True), self.status: ""}
+        updates: Updates = {
+            self.panel: gr.update(visible=True),
+            self.editor: gr.update(visible=self.can_edit(client)),
+            self.status: "",
+        }
         try:
             updates.update(self._load(client, PageState()))
         except ApiError as exc:
@@ -184,13 +215,13 @@ class RecordsPanel(ABC):
     # -- handlers ----------------------------------------------------------------------------
 
     def on_previous(self, state: PageState, request: gr.Request) -> Updates:
-        return self._show_page(request, state.back())
+        return self.show_page(request, state.back())
 
     def on_next(self, state: PageState, request: gr.Request) -> Updates:
-        return self._show_page(request, state.forward())
+        return self.show_page(request, state.forward())
 
     def on_refresh(self, state: PageState, request: gr.Request) -> Updates:
-        return self._show_page(request, state)
+        return self.show_page(request, state)
 
     def on_select(self, items: list[dict], evt: gr.SelectData) -> Updates:
         index = evt.index
@@ -199,24 +230,28 @@ class RecordsPanel(ABC):
             return {}
         return self.fill_form(items[row])
 
-    def on_delete(self, name: str) -> Updates:
-        name = (name or "").strip()
-        if not name:
+    def on_delete(self, key: str, items: list[dict]) -> Updates:
+        key = (key or "").strip()
+        if not key:
             return {self.status: failure(UiError(f"Enter or pick the {self.noun} to delete."))}
         return {
-            self.pending: name,
+            self.pending: key,
             self.confirm_row: gr.update(visible=True),
-            self.confirm_text: f"Delete {self.noun} <b>{escape(name)}</b>? This cannot be undone.",
+            self.confirm_text: (
+                f"Delete {self.noun} <b>{self.describe(key, items)}</b>? This cannot be undone."
+            ),
             self.status: "",
         }
 
     def on_cancel(self) -> Updates:
         return {self.pending: "", self.confirm_row: gr.update(visible=False), self.status: ""}
 
-    def on_confirm_delete(self, name: str, state: PageState, request: gr.Request) -> Updates:
+    def on_confirm_delete(
+        self, key: str, state: PageState, items: list[dict], request: gr.Request
+    ) -> Updates:
         def delete(client: ApiClient) -> str:
-            self.delete(client, name)
-            return f"Deleted {self.noun} {escape(name)}."
+            self.delete(client, key)
+            return f"Deleted {self.noun} {self.describe(key, items)}."
 
         updates = self.act(request, state, delete)
         updates.update({self.pending: "", self.confirm_row: gr.update(visible=False)})
@@ -251,7 +286,8 @@ class RecordsPanel(ABC):
             raise UiError(f"Enter the {what}.")
         return value
 
-    def _show_page(self, request: gr.Request, state: PageState) -> Updates:
+    def show_page(self, request: gr.Request, state: PageState) -> Updates:
+        """The page `state` points at, for the request's user; failures in the status line."""
         user = self._context.webui_user(request)
         try:
             updates = self._load(self._sessions.client(user), state)
@@ -272,6 +308,5 @@ class RecordsPanel(ABC):
         }
 
     def _failure(self, user: str, exc: Exception) -> str:
-        if isinstance(exc, NotAuthenticated):
-            self._sessions.forget(user)
+        self._sessions.note_failure(user, exc)
         return failure(exc)

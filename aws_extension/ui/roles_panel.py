@@ -11,8 +11,9 @@ from aws_extension.contract import PERMISSION_LABELS, PERMISSION_ROLE, PERMISSIO
 from aws_extension.ui import paging
 from aws_extension.ui.feedback import escape
 from aws_extension.ui.paging import PageState
-from aws_extension.ui.records_panel import RecordsPanel, Updates
+from aws_extension.ui.records_panel import RecordsPanel
 from aws_extension.ui.tables import ROLE_HEADERS, role_rows
+from aws_extension.ui.views import Updates
 
 
 class RolesPanel(RecordsPanel):

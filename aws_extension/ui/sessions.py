@@ -138,6 +138,15 @@ class UserSessions:
         finally:
             client.close()
 
+    def note_failure(self, user: str, exc: Exception) -> None:
+        """Forget the user's session when a call failed because the server ended it.
+
+        Every handler calls this with what it caught, so the next page load says "signed
+        out" instead of trying the dead session again.
+        """
+        if isinstance(exc, NotAuthenticated):
+            self.forget(user)
+
     def forget(self, user: str) -> None:
         """Drop a session the server no longer honours (a call raised NotAuthenticated)."""
         with self._lock:

@@ -12,11 +12,10 @@ from aws_extension.contract import PERMISSION_USER
 from aws_extension.ui import paging
 from aws_extension.ui.feedback import UiError, escape
 from aws_extension.ui.paging import PageState
-from aws_extension.ui.records_panel import RecordsPanel, Updates
+from aws_extension.ui.records_panel import RecordsPanel
+from aws_extension.ui.role_choices import role_choices
 from aws_extension.ui.tables import USER_HEADERS, user_rows
-
-#: Bound on the pages read to offer role choices: 20 x 200 roles is far beyond real use.
-MAX_ROLE_PAGES = 20
+from aws_extension.ui.views import Updates
 
 
 class UsersPanel(RecordsPanel):
@@ -94,7 +93,7 @@ class UsersPanel(RecordsPanel):
     def show(self, client: ApiClient) -> Updates:
         updates = super().show(client)
         if self.permission in client.permissions:
-            updates[self.roles] = self._role_choices(client)
+            updates[self.roles] = role_choices(client)
         return updates
 
     def hide(self) -> Updates:
@@ -109,7 +108,7 @@ class UsersPanel(RecordsPanel):
             return {}  # no session: the panel is hidden, there is nothing to offer
         if self.permission not in client.permissions:
             return {}
-        return {self.roles: self._role_choices(client)}
+        return {self.roles: role_choices(client)}
 
     def on_create(
         self, name: str, password: str, roles: list[str], state: PageState, request: gr.Request
@@ -144,17 +143,3 @@ class UsersPanel(RecordsPanel):
             return f"Set a new password for user {escape(user.get('username', username))}."
 
         return {**self.act(request, state, set_password), self.password: ""}
-
-    def _role_choices(self, client: ApiClient) -> Any:
-        names: list[str] = []
-        cursor: str | None = None
-        try:
-            for _ in range(MAX_ROLE_PAGES):
-                page = client.list_roles(limit=200, cursor=cursor)
-                names += [str(item.get("name", "")) for item in page.items]
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
-        except ApiError:
-            return gr.update()
-        return gr.update(choices=names)

@@ -14,6 +14,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,4 +107,29 @@ class Endpoint:
         return requests.get(f"{self.url}/ping", timeout=5)
 
 
-@contextmanager_fixture = None  # placeholder removed below
+@contextmanager
+def serving(runtime: Runtime) -> Iterator[Endpoint]:
+    """The runtime behind its HTTP server on a free loopback port, started like `serve`."""
+    server = make_server(runtime, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Endpoint(f"http://127.0.0.1:{server.server_address[1]}", runtime, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        runtime.close()
+
+
+@pytest.fixture(scope="session")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    """The diffusers runtime over HTTP; /ping is 503 until its engine has started."""
+    from aws_extension.endpoint.engines.diffusers_engine import DiffusersEngine
+
+    root = tmp_path_factory.mktemp("endpoint")
+    engine = DiffusersEngine(root / "configs", cpu_threads=1)
+    with serving(Runtime(engine, ModelCache(root / "cache"))) as served:
+        assert served.ping().status_code == 503
+        served.runtime.start()
+        yield served
