@@ -2,7 +2,8 @@
 
 `server` runs the middleware/local stack tests on current FastAPI + pydantic 2; `client`
 runs the extension's tests on the pins of AUTOMATIC1111 v1.10.1 and the browser tests, which
-start the local stack from a separate server-side virtualenv (`.nox/stack`); `lint` runs ruff.
+start the local stack from a separate server-side virtualenv (`.nox/stack`); `endpoint` runs
+the endpoint runtime's tests on torch + diffusers; `lint` runs ruff.
 `demo` starts the local stack and the standalone tab for a person to try.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-nox.options.sessions = ["lint", "server", "client"]
+nox.options.sessions = ["lint", "server", "client", "endpoint"]
 nox.options.reuse_existing_virtualenvs = True
 
 CLIENT_REQUIREMENTS = ("-r", "requirements/a1111.txt", "-r", "requirements/test-client.txt")
@@ -105,6 +106,14 @@ def client(session: nox.Session) -> None:
         "pytest", "tests/client", "tests/browser", *session.posargs,
         env={"SAGEMAKER_STACK_PYTHON": str(stack_python)},
     )
+
+
+@nox.session
+def endpoint(session: nox.Session) -> None:
+    """The endpoint runtime on torch (CPU here) + diffusers, with the tiny demo model."""
+    session.install("-r", "requirements/endpoint.txt", "pytest")
+    session.install("--no-deps", "-e", ".")
+    session.run("pytest", "tests/endpoint", *session.posargs)
 
 
 @nox.session

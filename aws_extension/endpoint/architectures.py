@@ -125,9 +125,10 @@ def detect(shapes: Mapping[str, tuple[int, ...]], file_name: str) -> Architectur
 def _package_stamp() -> str:
     """A digest of every shipped config and data file: a changed package gets a new folder."""
     digest = hashlib.sha256()
-    for path in sorted([*CONFIG_ROOT.rglob("*.json"), *DATA_DIR.glob("*.gz")]):
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
-        digest.update(path.read_bytes())
+    for root, pattern in ((CONFIG_ROOT, "*.json"), (DATA_DIR, "*.gz")):
+        for path in sorted(root.rglob(pattern)):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 

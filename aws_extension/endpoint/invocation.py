@@ -93,7 +93,9 @@ def parse_invocation(body: Any) -> Invocation:
     if not models.get(CHECKPOINT):
         raise InvalidRequest(f"models.{CHECKPOINT} is missing: every job needs a checkpoint.")
     checkpoint = _model(models[CHECKPOINT], CHECKPOINT, f"models.{CHECKPOINT}")
-    loras_raw = models.get(LORA) or []
+    loras_raw = models.get(LORA)
+    if loras_raw is None:
+        loras_raw = []
     if not isinstance(loras_raw, list):
         raise InvalidRequest(f"models.{LORA} must be a list.")
     loras = tuple(

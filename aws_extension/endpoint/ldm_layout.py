@@ -1,4 +1,4 @@
-"""Tensor names of a diffusers SD 1.x pipeline in the original (LDM) single-file layout.
+"""Tensor names of a diffusers SD pipeline in the original (LDM) single-file layout.
 
 A1111 checkpoints are single `.safetensors` files in the layout of the original Stable
 Diffusion code (`model.diffusion_model.*`, `first_stage_model.*`,
@@ -25,6 +25,8 @@ _UNET_FIXED = {
     "conv_in": "input_blocks.0.0",
     "conv_norm_out": "out.0",
     "conv_out": "out.2",
+    "add_embedding.linear_1": "label_emb.0.0",  # SDXL's size/crop conditioning
+    "add_embedding.linear_2": "label_emb.0.2",
 }
 _UNET_RESNET = {
     "norm1": "in_layers.0",

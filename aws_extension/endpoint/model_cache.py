@@ -83,6 +83,7 @@ class ModelCache:
                     self._leases[path.name] -= 1
                     if self._leases[path.name] <= 0:
                         del self._leases[path.name]
+            self._make_room(0)  # files kept over budget while in use can go now
 
     def _acquire(self, ref: ModelRef) -> Path:
         path = self.path_for(ref)

@@ -83,7 +83,7 @@ class RecordsPanel(ABC):
     def can_edit(self, client: ApiClient) -> bool:
         return self.can_view(client)
 
-    def build_filters(self) -> None:
+    def build_filters(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
         """Filters above the table; most panels have none."""
 
     def describe(self, key: str, items: list[dict]) -> str:

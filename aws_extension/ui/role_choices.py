@@ -23,8 +23,9 @@ def can_list_roles(client: ApiClient) -> bool:
     return PERMISSION_ROLE in permissions or PERMISSION_USER in permissions
 
 
-def role_choices(client: ApiClient) -> Any:
-    """An update offering every role's name; no change when the roles cannot be read."""
+def role_choices(client: ApiClient, **changes: Any) -> Any:
+    """An update offering every role's name, with `changes` to the same component (say,
+    `visible`); when the roles cannot be read, only the changes."""
     names: list[str] = []
     cursor: str | None = None
     try:
@@ -35,5 +36,5 @@ def role_choices(client: ApiClient) -> Any:
             if cursor is None:
                 break
     except ApiError:
-        return gr.update()
-    return gr.update(choices=names)
+        return gr.update(**changes)
+    return gr.update(choices=names, **changes)

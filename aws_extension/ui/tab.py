@@ -8,9 +8,13 @@ import gradio as gr
 
 from aws_extension.ui.connection_panel import ConnectionPanel
 from aws_extension.ui.context import UiContext
+from aws_extension.ui.model_uploads import ModelUploads
+from aws_extension.ui.models_panel import ModelsPanel
+from aws_extension.ui.password_panel import PasswordPanel
 from aws_extension.ui.roles_panel import RolesPanel
 from aws_extension.ui.sessions import UserSessions
 from aws_extension.ui.users_panel import UsersPanel
+from aws_extension.ui.views import SignInHint
 
 
 def build_tab(context: UiContext) -> gr.Blocks:
@@ -20,34 +24,56 @@ def build_tab(context: UiContext) -> gr.Blocks:
     content sits in a column with the id `sagemaker_interface` that style.css scopes to.
     """
     sessions = UserSessions(context)
-    with (
-        gr.Blocks(analytics_enabled=False) as blocks,
-        gr.Column(elem_id="sagemaker_interface"),
-        gr.Tabs(elem_id="sagemaker_tabs"),
-        gr.Tab("API and User Settings", elem_id="sagemaker_settings_tab"),
-    ):
-        build_settings(context, sessions, blocks)
+    with gr.Blocks(analytics_enabled=False) as blocks, gr.Column(elem_id="sagemaker_interface"):
+        build_panels(context, sessions, blocks)
     return blocks
 
 
 @dataclass(frozen=True)
-class SettingsPanels:
-    """The parts of the "API and User Settings" sub-tab, for whoever wires more to them."""
+class TabPanels:
+    """The parts of the tab, for whoever wires more to them (and for tests)."""
 
     connection: ConnectionPanel
+    password: PasswordPanel
     roles: RolesPanel
     users: UsersPanel
+    hint: SignInHint
+    uploads: ModelUploads
+    models: ModelsPanel
 
 
-def build_settings(context: UiContext, sessions: UserSessions, blocks: gr.Blocks) -> SettingsPanels:
-    """The "API and User Settings" sub-tab: connection, Role Management, User Management."""
+def build_panels(context: UiContext, sessions: UserSessions, blocks: gr.Blocks) -> TabPanels:
+    """The sub-tabs "API and User Settings" and "Cloud Models Management", wired together.
+
+    Every part follows the sign-in of the first sub-tab, so the connection is wired once
+    all parts exist: gradio needs every component an event changes when it is wired.
+    """
+    password = PasswordPanel(context, sessions)
     roles = RolesPanel(context, sessions)
     users = UsersPanel(context, sessions)
-    connection = ConnectionPanel(context, sessions, [roles, users])
-    connection.build()
-    roles.build()
-    users.build()
+    hint = SignInHint(
+        "sagemaker_models_sign_in",
+        "Sign in on the API and User Settings tab to see and upload models.",
+    )
+    uploads = ModelUploads(context, sessions)
+    models = ModelsPanel(context, sessions)
+    views = [password, roles, users, hint, uploads, models]
+    connection = ConnectionPanel(context, sessions, views)
+    with gr.Tabs(elem_id="sagemaker_tabs"):
+        with gr.Tab("API and User Settings", elem_id="sagemaker_settings_tab"):
+            connection.build()
+            password.build()
+            roles.build()
+            users.build()
+        with gr.Tab("Cloud Models Management", elem_id="sagemaker_models_tab"):
+            hint.build()
+            uploads.build()
+            models.build()
     connection.wire(blocks)
     for change in roles.changes:
-        change.then(users.on_roles_changed, inputs=None, outputs=[users.roles])
-    return SettingsPanels(connection, roles, users)
+        change.then(users.on_roles_changed, inputs=None, outputs=[users.roles]).then(
+            models.on_roles_changed, inputs=None, outputs=[models.roles]
+        )
+    for change in uploads.changes:
+        change.then(models.on_refresh, inputs=[models.state], outputs=models.listing_outputs)
+    return TabPanels(connection, password, roles, users, hint, uploads, models)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import gradio as gr
+
 from aws_extension.client.api import ApiClient
 
 #: What a handler returns: component -> new value or gr.update(...); absent ones stay.
@@ -26,3 +28,26 @@ class SessionView(Protocol):
 
     def hide(self) -> Updates:
         """The view with nobody signed in: hidden and emptied."""
+
+
+class SignInHint:
+    """Says where to sign in, on a sub-tab whose parts all stay hidden until one has."""
+
+    def __init__(self, elem_id: str, text: str) -> None:
+        self._elem_id = elem_id
+        self._text = text
+
+    def build(self) -> None:
+        self.hint = gr.HTML(
+            f'<span class="sagemaker-notice">{self._text}</span>', elem_id=self._elem_id
+        )
+
+    @property
+    def view_outputs(self) -> list[Any]:
+        return [self.hint]
+
+    def show(self, client: ApiClient) -> Updates:
+        return {self.hint: gr.update(visible=False)}
+
+    def hide(self) -> Updates:
+        return {self.hint: gr.update(visible=True)}

@@ -34,11 +34,12 @@ def ui_tabs() -> list[tuple[Any, str, str]]:
         from aws_extension.client.settings_store import SettingsStore
         from aws_extension.ui.context import UiContext
         from aws_extension.ui.tab import build_tab
-        from aws_extension.webui import options, paths
+        from aws_extension.webui import model_dirs, options, paths
 
         context = UiContext(
             store=SettingsStore(paths.settings_path()),
             client_options=options.client_options,
+            model_dirs=model_dirs.model_dirs,
         )
         return [(build_tab(context), TAB_TITLE, TAB_ID)]
     except Exception:

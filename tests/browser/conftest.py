@@ -62,9 +62,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @dataclass
 class TabServer:
-    """The standalone tab (`python -m aws_extension ui`); `restart()` keeps the data dir."""
+    """The standalone tab (`python -m aws_extension ui`); `restart()` keeps the data dir.
+
+    `options` are more command-line options of the tab (`--models-dir DIR`).
+    """
 
     data_dir: Path
+    options: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -93,6 +97,7 @@ class TabServer:
                     str(self.data_dir),
                     "--port",
                     str(self.port),
+                    *self.options,
                 ],
                 cwd=ROOT,
                 env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},

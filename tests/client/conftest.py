@@ -3,8 +3,8 @@ middleware (the embedded local stack as a process) for the tab's handlers.
 
 The stack runs with the server environment's interpreter (see tests/support/local_stack.py):
 one per test session, shared by the tests that ask for `server`. Each of those signs in as a
-user of its own, and whatever users and roles it made are deleted after it, so every test
-starts from the stack's first-start records (the role and user `admin`).
+user of its own, and whatever users, roles and models it made are deleted after it, so every
+test starts from the stack's first-start records (the role and user `admin`, no models).
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ import pytest
 
 from aws_extension.client.api import ApiClient, ClientOptions
 from aws_extension.client.settings_store import SettingsStore
+from aws_extension.client.uploader import Uploader
 from aws_extension.ui.context import UiContext
+from aws_extension.ui.tab import TabPanels
+from tests.client.tab_support import build
 from tests.support.local_stack import Stack, StackUnavailable, running_stack, stack_python
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,34 +36,59 @@ def _forget_modules() -> None:
         del sys.modules[name]
 
 
-@pytest.fixture
-def a1111(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
-    """A1111's `modules.*` (see fake_a1111/README.md), started with `--data-dir <tmp>`.
+@dataclass
+class A1111:
+    """Starts A1111's `modules.*` (see fake_a1111/README.md) with `--data-dir <data_dir>`.
 
-    Installed on sys.path and in sys.modules for one test and removed afterwards, so no test
-    sees another's callbacks or options, and tests without this fixture see no `modules`.
+    A test may put extensions into `data_dir / "extensions"` before `start`, as a user
+    installs them before starting the WebUI.
     """
-    data_dir = tmp_path / "webui-data"
-    data_dir.mkdir()
-    monkeypatch.setattr(sys, "argv", ["launch.py", "--data-dir", str(data_dir)])
-    monkeypatch.syspath_prepend(str(FAKE_A1111))
-    _forget_modules()
-    from modules import paths_internal, script_callbacks, script_loading, shared
 
-    def load_shim() -> ModuleType:
-        """Execute scripts/sagemaker_tab.py the way A1111 executes extension scripts."""
-        return script_loading.load_module(str(SHIM))
+    data_dir: Path
+    monkeypatch: pytest.MonkeyPatch
 
-    try:
-        yield SimpleNamespace(
-            data_dir=data_dir,
+    def start(self, *options: str) -> SimpleNamespace:
+        """Import `modules` as A1111 does when started with `options` on the command line."""
+        self.monkeypatch.setattr(
+            sys, "argv", ["launch.py", "--data-dir", str(self.data_dir), *options]
+        )
+        self.monkeypatch.syspath_prepend(str(FAKE_A1111))
+        _forget_modules()
+        from modules import paths_internal, script_callbacks, script_loading, shared
+
+        def load_shim() -> ModuleType:
+            """Execute scripts/sagemaker_tab.py the way A1111 executes extension scripts."""
+            return script_loading.load_module(str(SHIM))
+
+        return SimpleNamespace(
+            data_dir=self.data_dir,
             paths_internal=paths_internal,
             script_callbacks=script_callbacks,
             shared=shared,
             load_shim=load_shim,
         )
+
+
+@pytest.fixture
+def a1111_launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[A1111]:
+    """A1111 to start with options of the test's choice.
+
+    `modules` is installed on sys.path and in sys.modules for one test and removed
+    afterwards, so no test sees another's callbacks or options, and tests without this
+    fixture see no `modules`.
+    """
+    data_dir = tmp_path / "webui-data"
+    data_dir.mkdir()
+    try:
+        yield A1111(data_dir, monkeypatch)
     finally:
         _forget_modules()
+
+
+@pytest.fixture
+def a1111(a1111_launcher: A1111) -> SimpleNamespace:
+    """A1111 started with nothing but `--data-dir <tmp>`."""
+    return a1111_launcher.start()
 
 
 OPTIONS = ClientOptions(timeout=10, connect_timeout=5, retries=0)
@@ -121,11 +149,37 @@ class Server:
             other.login(login.username, login.password)
             other.logout()
 
+    def add_model(
+        self,
+        folder: Path,
+        name: str,
+        model_type: str = "Lora",
+        allowed_roles: list[str] | None = None,
+    ) -> dict:
+        """An `Active` model uploaded by the super admin, with content no other model has."""
+        path = folder / name
+        path.write_bytes(model_bytes(name))
+        with Uploader(self.admin, folder / "admin-upload-state") as uploader:
+            result = uploader.upload(path, model_type, allowed_roles=allowed_roles)
+        assert result.checkpoint is not None
+        return result.checkpoint
+
+    def model(self, model_id: str) -> dict:
+        return self.admin.get_checkpoint(model_id)
+
+    def model_names(self) -> list[str]:
+        return [model["name"] for model in _every(self.admin.list_checkpoints)]
+
     def role_names(self) -> list[str]:
         return [role["name"] for role in _every(self.admin.list_roles)]
 
     def usernames(self) -> list[str]:
         return [user["username"] for user in _every(self.admin.list_users)]
+
+
+def model_bytes(name: str) -> bytes:
+    """A few KiB that no other file of the test session holds (one upload part)."""
+    return f"{name} {uuid.uuid4().hex}\n".encode() * 64
 
 
 def _add_user(admin: ApiClient, prefix: str, roles: list[str]) -> Login:
@@ -136,7 +190,10 @@ def _add_user(admin: ApiClient, prefix: str, roles: list[str]) -> Login:
 
 
 def _reset(stack: Stack, admin: ApiClient) -> None:
-    """Delete every user and role but the first start's, users first (they hold roles)."""
+    """Delete every model, and every user and role but the first start's, users first (they
+    hold roles). Models go too: a name or content one test left would be taken in the next."""
+    for checkpoint in _every(admin.list_checkpoints):
+        admin.delete_checkpoint(checkpoint["id"])
     for user in _every(admin.list_users):
         if user["username"] != stack.username:
             admin.delete_user(user["username"])
@@ -159,12 +216,17 @@ def _every(list_page) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The embedded local stack as a real process, with its first-start credentials."""
+    """The embedded local stack as a real process, with its first-start credentials.
+
+    `--allow-private-import` lets it import models from a server of the test on 127.0.0.1;
+    the refusal of private addresses itself is tested on the server side.
+    """
     try:
         python = stack_python()
     except StackUnavailable as exc:
         pytest.fail(str(exc))
-    with running_stack(tmp_path_factory.mktemp("stack") / "state", python=python) as stack:
+    state = tmp_path_factory.mktemp("stack") / "state"
+    with running_stack(state, "--allow-private-import", python=python) as stack:
         yield stack
 
 
@@ -194,3 +256,9 @@ def ui_context(tmp_path: Path) -> UiContext:
         store=SettingsStore(tmp_path / "sagemaker" / "settings.json"),
         client_options=lambda: ClientOptions(timeout=5, connect_timeout=2, retries=0),
     )
+
+
+@pytest.fixture
+def tab(ui_context: UiContext) -> TabPanels:
+    """The whole tab built for `ui_context`, as the standalone app builds it."""
+    return build(ui_context)

@@ -17,82 +17,47 @@ from aws_extension.client.errors import NotAuthenticated
 from aws_extension.contract import PERMISSIONS
 from aws_extension.ui.connection_panel import SAVED_TOKEN_PLACEHOLDER
 from aws_extension.ui.paging import PAGE_SIZE, PageState
-from aws_extension.ui.sessions import UserSessions
-from aws_extension.ui.tab import SettingsPanels, build_settings
+from tests.client.tab_support import (
+    REQUEST,
+    build,
+    cells,
+    connect,
+    names,
+    secrets_shown,
+    visible,
+)
 from tests.support.local_stack import refused_port
-
-REQUEST = SimpleNamespace(username=None)  # a WebUI without logins
-
-
-def _build(ui_context) -> SettingsPanels:
-    with gr.Blocks() as blocks:
-        return build_settings(ui_context, UserSessions(ui_context), blocks)
-
-
-@pytest.fixture
-def tab(ui_context) -> SettingsPanels:
-    return _build(ui_context)
-
-
-def _visible(update: object) -> bool | None:
-    return update.get("visible") if isinstance(update, dict) else None
-
-
-def _cells(update: dict) -> list[list[str]]:
-    return update["data"]
-
-
-def _names(update: dict) -> list[str]:
-    return [row[0] for row in _cells(update)]
-
-
-def _connect(tab: SettingsPanels, server, **given: str) -> dict:
-    values = {
-        "api_url": server.url,
-        "api_token": server.api_token,
-        "username": server.username,
-        "password": server.password,
-        **given,
-    }
-    return tab.connection.on_connect(**values, request=REQUEST)
-
-
-def _secrets_shown(updates: dict, *secrets: str) -> bool:
-    """Whether any secret occurs in what the handler sends to the page (checked as a bool,
-    so a failing assertion cannot print it)."""
-    text = repr(updates)
-    return any(secret and secret in text for secret in secrets)
 
 
 def test_first_load_asks_for_the_connection(tab):
     updates = tab.connection.on_load(REQUEST)
 
     assert "No API is configured yet" in updates[tab.connection.status]
-    assert _visible(updates[tab.connection.sign_out]) is False
-    assert _visible(updates[tab.roles.panel]) is False
-    assert _visible(updates[tab.users.panel]) is False
+    assert visible(updates[tab.connection.sign_out]) is False
+    assert visible(updates[tab.roles.panel]) is False
+    assert visible(updates[tab.users.panel]) is False
 
 
 def test_connect_signs_in_shows_the_panels_and_never_returns_secrets(server, tab, ui_context):
-    updates = _connect(tab, server)
+    updates = connect(tab, server)
 
     c = tab.connection
     assert f"Signed in as <b>{server.username}</b>" in updates[c.status]
     assert updates[c.api_token]["value"] == ""
     assert updates[c.api_token]["placeholder"] == SAVED_TOKEN_PLACEHOLDER
     assert updates[c.password] == ""
-    assert _visible(updates[c.sign_out]) is True
-    assert _visible(updates[tab.roles.panel]) is True
-    assert _cells(updates[tab.roles.table])[0][:2] == ["admin", ", ".join(PERMISSIONS)]
-    assert _names(updates[tab.users.table]) == ["admin", server.username]
-    assert _cells(updates[tab.users.table])[1][1] == "admin"
+    assert visible(updates[c.sign_out]) is True
+    assert visible(updates[tab.roles.panel]) is True
+    assert cells(updates[tab.roles.table])[0][:2] == ["admin", ", ".join(PERMISSIONS)]
+    assert names(updates[tab.users.table]) == ["admin", server.username]
+    assert cells(updates[tab.users.table])[1][1] == "admin"
     assert updates[tab.users.roles]["choices"] == ["admin"]
     refresh_token = ui_context.store.user_session("").refresh_token
-    assert not _secrets_shown(updates, server.api_token, server.password, refresh_token)
+    assert not secrets_shown(updates, server.api_token, server.password, refresh_token)
 
 
 def test_a_wrong_token_is_said_in_words_and_changes_nothing_else(server, tab, ui_context):
-    updates = _connect(tab, server, api_token="not-the-api-token")
+    updates = connect(tab, server, api_token="not-the-api-token")
 
     assert set(updates) == {tab.connection.status}
     assert "API token was refused" in updates[tab.connection.status]
@@ -100,7 +65,7 @@ def test_a_wrong_token_is_said_in_words_and_changes_nothing_else(server, tab, ui
 
 
 def test_wrong_credentials_are_said_in_words(server, tab, ui_context):
-    updates = _connect(tab, server, password="not the password")
+    updates = connect(tab, server, password="not the password")
 
     assert set(updates) == {tab.connection.status}
     assert "Wrong username or password" in updates[tab.connection.status]
@@ -109,7 +74,7 @@ def test_wrong_credentials_are_said_in_words(server, tab, ui_context):
 
 def test_an_unreachable_server_is_said_in_words(server, tab, ui_context):
     with refused_port() as port:
-        updates = _connect(tab, server, api_url=f"http://127.0.0.1:{port}")
+        updates = connect(tab, server, api_url=f"http://127.0.0.1:{port}")
 
     assert set(updates) == {tab.connection.status}
     assert f"Cannot reach 127.0.0.1:{port}" in updates[tab.connection.status]
@@ -117,9 +82,9 @@ def test_an_unreachable_server_is_said_in_words(server, tab, ui_context):
 
 
 def test_a_reload_shows_the_saved_connection_but_not_the_token(server, tab, ui_context):
-    _connect(tab, server)
+    connect(tab, server)
 
-    fresh = _build(ui_context)  # a restarted WebUI builds a new tab: nothing in memory
+    fresh = build(ui_context)  # a restarted WebUI builds a new tab: nothing in memory
     updates = fresh.connection.on_load(REQUEST)
 
     c = fresh.connection
@@ -129,32 +94,32 @@ def test_a_reload_shows_the_saved_connection_but_not_the_token(server, tab, ui_c
     # Only the placeholder: a value update would wipe what the user may be typing.
     assert updates[c.api_token] == gr.update(placeholder=SAVED_TOKEN_PLACEHOLDER)
     assert c.password not in updates
-    assert _visible(updates[fresh.roles.panel]) is True
+    assert visible(updates[fresh.roles.panel]) is True
     refresh_token = ui_context.store.user_session("").refresh_token
-    assert not _secrets_shown(updates, server.api_token, server.password, refresh_token)
+    assert not secrets_shown(updates, server.api_token, server.password, refresh_token)
 
 
 def test_a_revoked_session_shows_signed_out_with_the_reason(server, tab):
-    _connect(tab, server)
+    connect(tab, server)
     server.sign_out_elsewhere(server.login)
 
     updates = tab.connection.on_load(REQUEST)
 
     assert "Signed out: Your session has expired" in updates[tab.connection.status]
-    assert _visible(updates[tab.roles.panel]) is False
-    assert _visible(updates[tab.users.panel]) is False
+    assert visible(updates[tab.roles.panel]) is False
+    assert visible(updates[tab.users.panel]) is False
 
 
 def test_panels_follow_the_permissions(server, tab):
     user_admins = server.add_role("user-admins", ["user:all"])
     ops = server.add_user("ops", [user_admins])
 
-    updates = _connect(tab, server, username=ops.username, password=ops.password)
+    updates = connect(tab, server, username=ops.username, password=ops.password)
 
     assert f"Signed in as <b>{ops.username}</b>" in updates[tab.connection.status]
-    assert _visible(updates[tab.roles.panel]) is False
-    assert _visible(updates[tab.users.panel]) is True
-    assert ops.username in _names(updates[tab.users.table])
+    assert visible(updates[tab.roles.panel]) is False
+    assert visible(updates[tab.users.panel]) is True
+    assert ops.username in names(updates[tab.users.table])
     # Assigning roles needs their names, which GET /roles gives to user:all holders too.
     assert sorted(updates[tab.users.roles]["choices"]) == sorted(["admin", user_admins])
 
@@ -163,32 +128,32 @@ def test_a_user_without_admin_permissions_sees_no_panels(server, tab):
     artists = server.add_role("artists", ["inference:all"])
     ann = server.add_user("ann", [artists])
 
-    updates = _connect(tab, server, username=ann.username, password=ann.password)
+    updates = connect(tab, server, username=ann.username, password=ann.password)
 
     assert f"Signed in as <b>{ann.username}</b>" in updates[tab.connection.status]
     assert "inference:all" in updates[tab.connection.status]
-    assert _visible(updates[tab.roles.panel]) is False
-    assert _visible(updates[tab.users.panel]) is False
-    assert _cells(updates[tab.users.table]) == []
-    assert _cells(updates[tab.roles.table]) == []
+    assert visible(updates[tab.roles.panel]) is False
+    assert visible(updates[tab.users.panel]) is False
+    assert cells(updates[tab.users.table]) == []
+    assert cells(updates[tab.roles.table]) == []
 
 
 def test_sign_out_hides_and_empties_the_panels_and_revokes_the_session(server, tab, ui_context):
-    _connect(tab, server)
+    connect(tab, server)
     refresh_token = ui_context.store.user_session("").refresh_token
 
     updates = tab.connection.on_sign_out(REQUEST)
 
     assert ">Signed out.<" in updates[tab.connection.status]
-    assert _visible(updates[tab.roles.panel]) is False
-    assert _cells(updates[tab.users.table]) == []
+    assert visible(updates[tab.roles.panel]) is False
+    assert cells(updates[tab.users.table]) == []
     assert ui_context.store.user_session("") is None
     with server.client(refresh_token=refresh_token) as old, pytest.raises(NotAuthenticated):
         old.refresh()
 
 
 def test_create_role_refreshes_the_table(server, tab):
-    _connect(tab, server)
+    connect(tab, server)
     name = "artists-" + server.username  # unique, and sorts after "admin"
 
     updates = tab.roles.on_create(name, ["inference:all"], PageState(), REQUEST)
@@ -196,7 +161,7 @@ def test_create_role_refreshes_the_table(server, tab):
     assert updates[tab.roles.status] == (
         f'<span class="sagemaker-success">Created role {name}.</span>'
     )
-    assert [row[:2] for row in _cells(updates[tab.roles.table])] == [
+    assert [row[:2] for row in cells(updates[tab.roles.table])] == [
         ["admin", ", ".join(PERMISSIONS)],
         [name, "inference:all"],
     ]
@@ -204,20 +169,20 @@ def test_create_role_refreshes_the_table(server, tab):
 
 
 def test_update_role_changes_its_permissions_on_the_server(server, tab):
-    _connect(tab, server)
+    connect(tab, server)
     name = server.add_role("artists", ["inference:all"])
 
     updates = tab.roles.on_update(name, ["checkpoint:all", "inference:all"], PageState(), REQUEST)
 
     assert f"Updated the permissions of role {name}." in updates[tab.roles.status]
-    row = next(row for row in _cells(updates[tab.roles.table]) if row[0] == name)
+    row = next(row for row in cells(updates[tab.roles.table]) if row[0] == name)
     # In the contract's order, whatever the order sent.
     assert row[1] == "inference:all, checkpoint:all"
     assert server.admin.get_role(name)["permissions"] == ["inference:all", "checkpoint:all"]
 
 
 def test_a_refused_change_is_said_in_words(server, tab):
-    _connect(tab, server)
+    connect(tab, server)
 
     updates = tab.roles.on_create("admin", [], PageState(), REQUEST)
 
@@ -226,7 +191,7 @@ def test_a_refused_change_is_said_in_words(server, tab):
 
 
 def test_an_empty_name_is_caught_before_calling_the_api(server, tab):
-    _connect(tab, server)
+    connect(tab, server)
 
     updates = tab.roles.on_create("  ", [], PageState(), REQUEST)
 
@@ -238,48 +203,50 @@ def test_an_empty_name_is_caught_before_calling_the_api(server, tab):
 
 def test_the_tables_page_through_the_server_cursors(server, tab):
     made = [server.add_role(f"r{i:02d}", []) for i in range(PAGE_SIZE)]  # with admin: 21
-    _connect(tab, server)
+    connect(tab, server)
 
     first = tab.roles.on_refresh(PageState(), REQUEST)
-    assert _names(first[tab.roles.table]) == ["admin", *sorted(made)[: PAGE_SIZE - 1]]
+    assert names(first[tab.roles.table]) == ["admin", *sorted(made)[: PAGE_SIZE - 1]]
     assert first[tab.roles.next] == gr.update(interactive=True)
     assert first[tab.roles.previous] == gr.update(interactive=False)
 
     second = tab.roles.on_next(first[tab.roles.state], REQUEST)
-    assert _names(second[tab.roles.table]) == [sorted(made)[-1]]
+    assert names(second[tab.roles.table]) == [sorted(made)[-1]]
     assert second[tab.roles.page_label] == "Page 2"
     assert second[tab.roles.next] == gr.update(interactive=False)
     assert second[tab.roles.previous] == gr.update(interactive=True)
 
     back = tab.roles.on_previous(second[tab.roles.state], REQUEST)
-    assert _names(back[tab.roles.table]) == _names(first[tab.roles.table])
+    assert names(back[tab.roles.table]) == names(first[tab.roles.table])
     assert back[tab.roles.page_label] == "Page 1"
 
     # Deleting the only row of page 2 there falls back to page 1, which now is all there is.
-    emptied = tab.roles.on_confirm_delete(sorted(made)[-1], second[tab.roles.state], REQUEST)
+    emptied = tab.roles.on_confirm_delete(
+        sorted(made)[-1], second[tab.roles.state], second[tab.roles.items], REQUEST
+    )
     assert f"Deleted role {sorted(made)[-1]}." in emptied[tab.roles.status]
     assert emptied[tab.roles.page_label] == "Page 1"
-    assert len(_cells(emptied[tab.roles.table])) == PAGE_SIZE
+    assert len(cells(emptied[tab.roles.table])) == PAGE_SIZE
     assert emptied[tab.roles.next] == gr.update(interactive=False)
 
 
 def test_create_user_clears_the_password_field_and_the_user_can_sign_in(server, tab):
-    _connect(tab, server)
+    connect(tab, server)
     name, password = "carol-" + server.username, "carol's pass 1!"
 
     updates = tab.users.on_create(name, password, ["admin"], PageState(), REQUEST)
 
     assert updates[tab.users.password] == ""
     assert f"Created user {name}." in updates[tab.users.status]
-    assert name in _names(updates[tab.users.table])
-    assert not _secrets_shown(updates, password)
+    assert name in names(updates[tab.users.table])
+    assert not secrets_shown(updates, password)
     with server.client() as carol:
         carol.login(name, password)
         assert carol.permissions == list(PERMISSIONS)
 
 
 def test_a_refused_user_also_clears_the_password_field(server, tab):
-    _connect(tab, server)
+    connect(tab, server)
 
     updates = tab.users.on_create("admin", "another pass 1!", [], PageState(), REQUEST)
 
@@ -290,18 +257,18 @@ def test_a_refused_user_also_clears_the_password_field(server, tab):
 def test_update_roles_and_set_password_reach_the_server(server, tab):
     artists = server.add_role("artists", ["inference:all"])
     dave = server.add_user("dave", [])
-    _connect(tab, server)
+    connect(tab, server)
 
     roles = tab.users.on_update_roles(dave.username, [artists], PageState(), REQUEST)
     assert f"Updated the roles of user {dave.username}." in roles[tab.users.status]
-    row = next(row for row in _cells(roles[tab.users.table]) if row[0] == dave.username)
+    row = next(row for row in cells(roles[tab.users.table]) if row[0] == dave.username)
     assert row[1:3] == [artists, "inference:all"]
 
     new_password = "dave's new pass 1!"
     changed = tab.users.on_set_password(dave.username, new_password, PageState(), REQUEST)
     assert f"Set a new password for user {dave.username}." in changed[tab.users.status]
     assert changed[tab.users.password] == ""
-    assert not _secrets_shown(changed, new_password)
+    assert not secrets_shown(changed, new_password)
     with server.client() as client:
         client.login(dave.username, new_password)
         assert client.permissions == ["inference:all"]
@@ -309,37 +276,37 @@ def test_update_roles_and_set_password_reach_the_server(server, tab):
 
 def test_delete_asks_first_and_cancel_deletes_nothing(server, tab):
     name = server.add_role("artists", [])
-    _connect(tab, server)
+    connect(tab, server)
 
-    asked = tab.roles.on_delete(name)
-    assert _visible(asked[tab.roles.confirm_row]) is True
+    asked = tab.roles.on_delete(name, [])
+    assert visible(asked[tab.roles.confirm_row]) is True
     assert asked[tab.roles.pending] == name
     assert name in asked[tab.roles.confirm_text]
 
     cancelled = tab.roles.on_cancel()
-    assert _visible(cancelled[tab.roles.confirm_row]) is False
+    assert visible(cancelled[tab.roles.confirm_row]) is False
     assert name in server.role_names()
 
 
 def test_confirmed_delete_deletes_and_refreshes(server, tab):
     name = server.add_role("artists", [])
     eve = server.add_user("eve", [])
-    _connect(tab, server)
+    connect(tab, server)
 
-    roles = tab.roles.on_confirm_delete(name, PageState(), REQUEST)
-    users = tab.users.on_confirm_delete(eve.username, PageState(), REQUEST)
+    roles = tab.roles.on_confirm_delete(name, PageState(), [], REQUEST)
+    users = tab.users.on_confirm_delete(eve.username, PageState(), [], REQUEST)
 
     assert f"Deleted role {name}." in roles[tab.roles.status]
-    assert _visible(roles[tab.roles.confirm_row]) is False
-    assert _names(roles[tab.roles.table]) == ["admin"]
+    assert visible(roles[tab.roles.confirm_row]) is False
+    assert names(roles[tab.roles.table]) == ["admin"]
     assert server.role_names() == ["admin"]
     assert f"Deleted user {eve.username}." in users[tab.users.status]
-    assert eve.username not in _names(users[tab.users.table])
+    assert eve.username not in names(users[tab.users.table])
     assert eve.username not in server.usernames()
 
 
 def test_an_expired_session_during_an_action_signs_the_user_out_here(server, tab, ui_context):
-    _connect(tab, server)
+    connect(tab, server)
     server.sign_out_elsewhere(server.login)  # access and refresh token are void now
 
     updates = tab.roles.on_refresh(PageState(), REQUEST)

@@ -1,35 +1,59 @@
-"""`python -m aws_extension upload`: signing in, output, exit status, against the faked API."""
+"""`python -m aws_extension upload`: signing in, output, exit status, resuming, memory.
+
+Against the real middleware (the local stack of conftest.py), in this process through
+`upload_cli.main` or as a process of its own. Where a test counts part PUTs or slows them
+down, the command reaches the stack through a real forward proxy on 127.0.0.1
+(tests/support/part_proxy.py), set the way a user sets one: `HTTP_PROXY`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import responses
-from fake_checkpoints import API, API_TOKEN, PASSWORD, REFRESH, FakeCheckpoints
 
 from aws_extension import upload_cli
+from aws_extension.client.api import ApiClient, ClientOptions
 from aws_extension.client.settings_store import SettingsStore
 from aws_extension.client.transfer import UploadProgress
+from aws_extension.client.upload_state import UploadStates
+from tests.support.part_proxy import PartProxy, running_proxy
 
 ROOT = Path(__file__).resolve().parents[2]
-PART = 1024
+MIB = 1024 * 1024
+#: The stack's part size (CheckpointPolicy.part_size).
+PART = 8 * MIB
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command honours the proxy variables, as requests does: start without any."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeCheckpoints]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeCheckpoints(mock, part_size=PART)
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[PartProxy]:
+    """A proxy that the command run in this process goes through (`HTTP_PROXY`)."""
+    with running_proxy() as running:
+        monkeypatch.setenv("HTTP_PROXY", running.url)
+        yield running
 
 
 class Prompts(list):
-    """Stands in for getpass: answers the password, records what was asked."""
+    """Stands in for getpass: answers the questions, records what was asked."""
 
     def __init__(self, answers: dict[str, str]) -> None:
         super().__init__()
@@ -40,13 +64,25 @@ class Prompts(list):
         return self.answers[prompt]
 
 
+def password_prompt(server: Any) -> Prompts:
+    return Prompts({f"Password of {server.username}: ": server.password})
+
+
 def files(tmp_path: Path, *sizes: int) -> list[Path]:
     paths = []
     for index, size in enumerate(sizes):
         path = tmp_path / f"model{index}.safetensors"
-        path.write_bytes(random.Random(index).randbytes(size))
+        path.write_bytes(random.Random(index * 1_000_003 + size).randbytes(size))
         paths.append(path)
     return paths
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def run(args: list[str], prompts: Prompts | None = None, **environ: str) -> int:
@@ -54,114 +90,146 @@ def run(args: list[str], prompts: Prompts | None = None, **environ: str) -> int:
     return upload_cli.main(args, environ=environ, ask_secret=asked)
 
 
-def login_args(tmp_path: Path) -> list[str]:
-    return ["--api-url", API, "--username", "admin", "--state-dir", str(tmp_path / "states")]
+def login_args(server: Any, tmp_path: Path) -> list[str]:
+    return [
+        "--api-url",
+        server.url,
+        "--username",
+        server.username,
+        "--state-dir",
+        str(tmp_path / "states"),
+    ]
+
+
+def models(server: Any, name: str) -> list[dict]:
+    """The models of that exact name, as the server lists them."""
+    return [m for m in server.admin.list_checkpoints(name=name).items if m["name"] == name]
+
+
+def signed_in_settings(server: Any, tmp_path: Path) -> tuple[Path, str]:
+    """The settings file the tab writes once the test's user signed in, and its token."""
+    settings = tmp_path / "webui" / "sagemaker" / "settings.json"
+    store = SettingsStore(settings)
+    store.save_connection(server.url, server.api_token)
+    with ApiClient(server.url, server.api_token, options=ClientOptions(timeout=10)) as api:
+        api.login(server.username, server.password)
+        assert api.refresh_token
+        store.save_user_session("", server.username, api.refresh_token)
+        return settings, api.refresh_token
 
 
 def test_uploads_with_an_api_url_a_token_from_the_environment_and_a_password_prompt(
-    fake: FakeCheckpoints, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    paths = files(tmp_path, 3 * PART, PART // 2)
-    prompts = Prompts({"Password of admin: ": PASSWORD})
-    code = run(
-        [*map(str, paths), "--type", "Lora", "--roles", "artist, painter", *login_args(tmp_path)],
-        prompts,
-        SAGEMAKER_API_TOKEN=API_TOKEN,
-    )
+    paths = files(tmp_path, PART + 100, 512)
+    roles = [server.add_role("artist", []), server.add_role("painter", [])]
+    prompts = password_prompt(server)
+    args = [*map(str, paths), "--type", "Lora", "--roles", f"{roles[0]}, {roles[1]}"]
+    code = run([*args, *login_args(server, tmp_path)], prompts, SAGEMAKER_API_TOKEN=server.api_token)
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert prompts == ["Password of admin: "]
+    assert prompts == [f"Password of {server.username}: "]
+    [first] = models(server, "model0.safetensors")
+    [second] = models(server, "model1.safetensors")
     lines = out.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("Done: Uploaded model0.safetensors as ck1 (sha256 ")
-    assert lines[1].startswith("Done: Uploaded model1.safetensors as ck2 (sha256 ")
-    assert [b["allowed_roles"] for b in fake.bodies("POST", "/checkpoints")] == [
-        ["artist", "painter"],
-        ["artist", "painter"],
-    ]
+    for line, model, path in zip(lines, (first, second), paths):
+        assert line.startswith(
+            f"Done: Uploaded {path.name} as {model['id']} (sha256 {sha256_of(path)[:10]}, "
+        )
+    for model, path in ((first, paths[0]), (second, paths[1])):
+        assert (model["status"], model["sha256"], model["size"]) == (
+            "Active",
+            sha256_of(path),
+            path.stat().st_size,
+        )
+        assert model["allowed_roles"] == roles
+        assert model["created_by"] == server.username
     # Not a terminal: plain progress lines.
     assert "model0.safetensors: uploading" in err
-    assert PASSWORD not in out + err and API_TOKEN not in out + err
+    assert server.password not in out + err and server.api_token not in out + err
 
 
 def test_the_api_token_is_asked_for_when_the_environment_has_none(
-    fake: FakeCheckpoints, tmp_path: Path
+    server: Any, tmp_path: Path
 ) -> None:
-    [path] = files(tmp_path, PART)
-    prompts = Prompts({"API token: ": API_TOKEN, "Password of admin: ": PASSWORD})
+    [path] = files(tmp_path, 1000)
+    prompts = Prompts(
+        {"API token: ": server.api_token, f"Password of {server.username}: ": server.password}
+    )
     code = run(
         [str(path), "--type", "VAE", "--state-dir", str(tmp_path / "s")],
         prompts,
-        SAGEMAKER_API_URL=API,
-        SAGEMAKER_USERNAME="admin",
+        SAGEMAKER_API_URL=server.url,
+        SAGEMAKER_USERNAME=server.username,
     )
     assert code == 0
-    assert prompts == ["API token: ", "Password of admin: "]
+    assert prompts == ["API token: ", f"Password of {server.username}: "]
+    [model] = models(server, "model0.safetensors")
+    assert (model["type"], model["status"]) == ("VAE", "Active")
 
 
 def test_the_stored_session_of_the_tab_signs_in_without_a_password(
-    fake: FakeCheckpoints, tmp_path: Path
+    server: Any, tmp_path: Path
 ) -> None:
-    settings = tmp_path / "webui" / "sagemaker" / "settings.json"
-    store = SettingsStore(settings)
-    store.save_connection(API, API_TOKEN)
-    store.save_user_session("", "admin", REFRESH)
-    [path] = files(tmp_path, 2 * PART)
+    settings, _ = signed_in_settings(server, tmp_path)
+    [path] = files(tmp_path, 1000)
+    # No prompt may be asked: an empty Prompts fails on any question.
     code = run([str(path), "--type", "Lora", "--settings", str(settings)])
     assert code == 0
-    assert fake.paths("POST")[0] == "/auth/refresh"
-    assert "/auth/login" not in fake.paths("POST")
-    # Resume states live beside the settings unless told otherwise.
+    [model] = models(server, "model0.safetensors")
+    assert (model["status"], model["created_by"]) == ("Active", server.username)
+    # The session is still stored, and resume states live beside the settings.
+    session = SettingsStore(settings).user_session("")
+    assert session is not None and session.username == server.username
     assert (settings.parent / "uploads").is_dir()
 
 
 def test_an_expired_stored_session_says_how_to_sign_in(
-    fake: FakeCheckpoints, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = tmp_path / "settings.json"
-    store = SettingsStore(settings)
-    store.save_connection(API, API_TOKEN)
-    store.save_user_session("", "admin", "revoked-refresh-token")
-    [path] = files(tmp_path, PART)
+    settings, refresh_token = signed_in_settings(server, tmp_path)
+    server.sign_out_elsewhere(server.login)  # revokes every token of the user
+    [path] = files(tmp_path, 1000)
     assert run([str(path), "--type", "Lora", "--settings", str(settings)]) == 2
     err = capsys.readouterr().err
-    assert "The session of admin stored in" in err and "has expired" in err
-    assert "revoked-refresh-token" not in err
+    assert f"The session of {server.username} stored in" in err and "has expired" in err
+    assert refresh_token not in err
+    assert models(server, "model0.safetensors") == []
 
 
 def test_settings_without_a_connection_say_what_to_do(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    [path] = files(tmp_path, PART)
+    [path] = files(tmp_path, 1000)
     code = run([str(path), "--type", "Lora", "--settings", str(tmp_path / "none.json")])
     assert code == 2
     assert "No API URL and token in" in capsys.readouterr().err
 
 
 def test_settings_with_nobody_signed_in_ask_for_a_username(
-    fake: FakeCheckpoints, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = tmp_path / "settings.json"
-    SettingsStore(settings).save_connection(API, API_TOKEN)
-    [path] = files(tmp_path, PART)
+    SettingsStore(settings).save_connection(server.url, server.api_token)
+    [path] = files(tmp_path, 1000)
     assert run([str(path), "--type", "Lora", "--settings", str(settings)]) == 2
     assert "sign in in the tab first, or pass --username" in capsys.readouterr().err
-    prompts = Prompts({"Password of admin: ": PASSWORD})
-    code = run(
-        [str(path), "--type", "Lora", "--settings", str(settings), "--username", "admin"], prompts
-    )
-    assert code == 0 and prompts == ["Password of admin: "]
+    prompts = password_prompt(server)
+    args = [str(path), "--type", "Lora", "--settings", str(settings)]
+    assert run([*args, "--username", server.username], prompts) == 0
+    assert prompts == [f"Password of {server.username}: "]
 
 
 def test_a_wrong_password_is_a_sign_in_error(
-    fake: FakeCheckpoints, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    [path] = files(tmp_path, PART)
-    prompts = Prompts({"Password of admin: ": "not it"})
+    [path] = files(tmp_path, 1000)
+    prompts = Prompts({f"Password of {server.username}: ": "not it"})
     code = run(
-        [str(path), "--type", "Lora", "--api-url", API, "--username", "admin"],
+        [str(path), "--type", "Lora", "--api-url", server.url, "--username", server.username],
         prompts,
-        SAGEMAKER_API_TOKEN=API_TOKEN,
+        SAGEMAKER_API_TOKEN=server.api_token,
     )
     assert code == 2
     assert "Wrong username or password." in capsys.readouterr().err
@@ -184,67 +252,169 @@ def test_usage_errors(args: list[str], words: str, capsys: pytest.CaptureFixture
 
 
 def test_one_failed_file_fails_the_run_but_not_the_others(
-    fake: FakeCheckpoints, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first, second = files(tmp_path, PART, PART)
+    first, second = files(tmp_path, 1000, 2000)
+    missing = tmp_path / "missing.bin"
     code = run(
-        [
-            str(tmp_path / "missing.bin"),
-            str(first),
-            str(second),
-            "--type",
-            "Lora",
-            *login_args(tmp_path),
-        ],
-        Prompts({"Password of admin: ": PASSWORD}),
-        SAGEMAKER_API_TOKEN=API_TOKEN,
+        [str(missing), str(first), str(second), "--type", "Lora", *login_args(server, tmp_path)],
+        password_prompt(server),
+        SAGEMAKER_API_TOKEN=server.api_token,
     )
     out, err = capsys.readouterr()
     assert code == 1
-    assert f"Failed {tmp_path / 'missing.bin'}: Cannot read" in err
+    assert f"Failed {missing}: Cannot read" in err
     assert out.count("Done: Uploaded") == 2
+    assert [m["status"] for m in server.admin.list_checkpoints().items] == ["Active", "Active"]
 
 
 def test_content_already_there_is_reported_as_skipped(
-    fake: FakeCheckpoints, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    [path] = files(tmp_path, PART)
-    fake.contents[("Lora", hashlib.sha256(path.read_bytes()).hexdigest())] = "ck-old"
-    code = run(
-        [str(path), "--type", "Lora", "--hash-first", *login_args(tmp_path)],
-        Prompts({"Password of admin: ": PASSWORD}),
-        SAGEMAKER_API_TOKEN=API_TOKEN,
-    )
-    assert code == 0
+    [path] = files(tmp_path, PART + 100)
+    common = ["--type", "Lora", *login_args(server, tmp_path)]
+    token = {"SAGEMAKER_API_TOKEN": server.api_token}
+    assert run([str(path), *common], password_prompt(server), **token) == 0
+    [model] = models(server, "model0.safetensors")
+    copy = tmp_path / "copy.safetensors"
+    copy.write_bytes(path.read_bytes())
+    capsys.readouterr()
+    assert run([str(copy), "--hash-first", *common], password_prompt(server), **token) == 0
     assert capsys.readouterr().out == (
-        "Skipped: model0.safetensors is already in the cloud as ck-old.\n"
+        f"Skipped: copy.safetensors is already in the cloud as {model['id']}.\n"
     )
+    assert models(server, "copy.safetensors") == []
 
 
 def test_ctrl_c_keeps_the_state_and_says_how_to_resume(
-    fake: FakeCheckpoints,
+    server: Any,
+    proxy: PartProxy,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    [path] = files(tmp_path, 6 * PART)
-    fake.put_delay = 0.05
+    [path] = files(tmp_path, 4 * PART)
+    proxy.delay = 0.2
 
     def interrupt(self: object, progress: UploadProgress) -> None:
         if progress.parts_done >= 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(upload_cli.LineProgress, "__call__", interrupt)
-    args = [str(path), "--type", "Lora", "--workers", "1", *login_args(tmp_path)]
-    prompts = Prompts({"Password of admin: ": PASSWORD})
-    assert run(args, prompts, SAGEMAKER_API_TOKEN=API_TOKEN) == 130
+    with monkeypatch.context() as patched:
+        patched.setattr(upload_cli.LineProgress, "__call__", interrupt)
+        args = [str(path), "--type", "Lora", "--workers", "1", *login_args(server, tmp_path)]
+        code = run(args, password_prompt(server), SAGEMAKER_API_TOKEN=server.api_token)
+    assert code == 130
     err = capsys.readouterr().err
-    assert "Interrupted: " in err and " of 6 parts of model0.safetensors are in the cloud" in err
+    assert "Interrupted: " in err and " of 4 parts of model0.safetensors are in the cloud" in err
     assert "run the same command again to resume" in err
+    [model] = models(server, "model0.safetensors")
+    assert model["status"] == "Uploading"
 
-    monkeypatch.undo()
-    assert run(args, prompts, SAGEMAKER_API_TOKEN=API_TOKEN) == 0
+    proxy.delay = 0.0
+    before = proxy.puts.copy()
+    assert run(args, password_prompt(server), SAGEMAKER_API_TOKEN=server.api_token) == 0
     assert "parts from an earlier try" in capsys.readouterr().out
+    assert 0 < sum((proxy.puts - before).values()) < 4
+    assert server.admin.get_checkpoint(model["id"])["status"] == "Active"
+
+
+# -- the command as a process of its own -----------------------------------------------------
+
+
+def command_env(proxy: PartProxy | None) -> dict[str, str]:
+    env = {
+        key: value for key, value in os.environ.items() if key.lower() not in _PROXY_VARIABLES
+    }
+    env.update({"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    if proxy is not None:
+        env["HTTP_PROXY"] = proxy.url
+    return env
+
+
+def test_the_command_resumes_after_being_killed_and_sends_only_the_missing_parts(
+    server: Any, proxy: PartProxy, tmp_path: Path
+) -> None:
+    """Killed outright half way (no Ctrl-C to handle): the state saved per part is enough."""
+    [path] = files(tmp_path, 5 * PART + 1)
+    settings, _ = signed_in_settings(server, tmp_path)
+    command = [sys.executable, "-m", "aws_extension", "upload", str(path), "--type", "Lora"]
+    command += ["--settings", str(settings), "--workers", "2"]
+    proxy.delay = 0.2
+    child = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=command_env(proxy),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while proxy.sent_parts() < 3:
+            assert child.poll() is None, child.communicate()[0]
+            assert time.monotonic() < deadline, "the upload did not get going"
+            time.sleep(0.02)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=30)
+
+    state = UploadStates(settings.parent / "uploads").load(server.url, path)
+    assert state is not None, "the killed upload left no resume state"
+    missing = state.missing()
+    assert 0 < len(missing) < 6
+    before = proxy.puts.copy()
+    proxy.delay = 0.0
+    done = subprocess.run(
+        command, cwd=ROOT, env=command_env(proxy), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted((proxy.puts - before).elements()) == missing
+    assert f"{6 - len(missing)} of 6 parts from an earlier try" in done.stdout
+    [model] = models(server, "model0.safetensors")
+    assert (model["status"], model["size"], model["sha256"]) == (
+        "Active",
+        path.stat().st_size,
+        sha256_of(path),
+    )
+    assert not list((settings.parent / "uploads").glob("*.json"))
+
+
+_MEASURED = """
+import sys
+from aws_extension.upload_cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    print(next(line for line in status if line.startswith("VmHWM:")), end="", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_the_command_uploads_256_mib_with_bounded_memory(server: Any, tmp_path: Path) -> None:
+    """4 workers and 8 MiB parts: about 5 parts in memory, never the file."""
+    path = tmp_path / "sparse.safetensors"
+    size = 256 * MIB
+    with path.open("wb") as handle:  # sparse: costs no disk, reads as zeros
+        handle.truncate(size)
+    settings, _ = signed_in_settings(server, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED, str(path), "--type", "Lora", "--settings", str(settings)],
+        cwd=ROOT,
+        env=command_env(None),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # VmHWM of the process image itself: ru_maxrss would carry over the forking pytest's peak.
+    peak_kib = int(done.stderr.rsplit("VmHWM:", 1)[1].split()[0])
+    print(f"peak RSS of the upload command: {peak_kib / 1024:.0f} MiB")
+    assert peak_kib * 1024 < 150 * 10**6, f"peak RSS {peak_kib / 1024:.0f} MiB"
+    [model] = models(server, "sparse.safetensors")
+    zeros = hashlib.sha256()
+    for _ in range(size // MIB):
+        zeros.update(bytes(MIB))
+    assert (model["status"], model["size"], model["sha256"]) == ("Active", size, zeros.hexdigest())
 
 
 class Terminal(io.StringIO):

@@ -8,29 +8,27 @@ and any connection to an address off this machine fails the test that makes it.
 
 from __future__ import annotations
 
-import hashlib
+import atexit
 import os
+import shutil
 import socket
 import tempfile
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-# Before diffusers/transformers/huggingface_hub are imported anywhere in the session.
+from aws_extension.endpoint.model_cache import ModelCache
+from aws_extension.endpoint.runtime import Runtime
+from tests.endpoint.fake_a1111 import A1111_REFERENCE
+from tests.endpoint.file_server import FileServer, file_server
+from tests.endpoint.support import Endpoint, model_entry, serving
+
+# Set before any test module imports diffusers, transformers or huggingface_hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="empty-hf-home-")
-
-from aws_extension.endpoint.model_cache import ModelCache  # noqa: E402
-from aws_extension.endpoint.runtime import Runtime  # noqa: E402
-from aws_extension.endpoint.server import EndpointServer, make_server  # noqa: E402
-from tests.endpoint.fake_a1111 import A1111_REFERENCE  # noqa: E402
-from tests.endpoint.file_server import FileServer, file_server  # noqa: E402
+os.environ["HF_HOME"] = _EMPTY_HF_HOME = tempfile.mkdtemp(prefix="empty-hf-home-")
+atexit.register(shutil.rmtree, _EMPTY_HF_HOME, True)
 
 LOOPBACK = ("127.", "::1", "localhost")
 
@@ -42,9 +40,7 @@ def no_network() -> Iterator[None]:
 
     def connect(self: socket.socket, address: Any) -> None:
         host = address[0] if isinstance(address, tuple) else str(address)
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not str(host).startswith(
-            LOOPBACK
-        ):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not str(host).startswith(LOOPBACK):
             raise AssertionError(f"the endpoint tests must not reach the network ({host})")
         original(self, address)
 
@@ -58,22 +54,6 @@ def a1111_reference() -> Path:
     if not (A1111_REFERENCE / "sdapi-v1-openapi.json").is_file():
         pytest.skip(f"the captured A1111 API is not at {A1111_REFERENCE}")
     return A1111_REFERENCE
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def model_entry(files: FileServer, path: Path, name: str | None = None, **extra: Any) -> dict:
-    """The job's description of a model file published on the file server."""
-    name = name or path.name
-    return {
-        "id": sha256_file(path)[:8],
-        "sha256": sha256_file(path),
-        "url": files.publish(path, name),
-        "name": name,
-        **extra,
-    }
 
 
 @pytest.fixture(scope="session")
@@ -92,34 +72,6 @@ def tiny_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny(files: FileServer, tiny_path: Path) -> dict:
     return model_entry(files, tiny_path)
-
-
-@dataclass
-class Endpoint:
-    url: str
-    runtime: Runtime
-    server: EndpointServer
-
-    def invoke(self, body: Any) -> requests.Response:
-        return requests.post(f"{self.url}/invocations", json=body, timeout=120)
-
-    def ping(self) -> requests.Response:
-        return requests.get(f"{self.url}/ping", timeout=5)
-
-
-@contextmanager
-def serving(runtime: Runtime) -> Iterator[Endpoint]:
-    """The runtime behind its HTTP server on a free loopback port, started like `serve`."""
-    server = make_server(runtime, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Endpoint(f"http://127.0.0.1:{server.server_address[1]}", runtime, server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-        runtime.close()
 
 
 @pytest.fixture(scope="session")

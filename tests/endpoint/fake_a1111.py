@@ -52,9 +52,7 @@ def type_errors(body: dict[str, Any], properties: dict[str, Any]) -> list[dict[s
         expected = JSON_TYPES.get(spec.get("type", ""), (object,))
         wrong_bool = isinstance(value, bool) and bool not in expected
         if value is not None and (wrong_bool or not isinstance(value, expected)):
-            errors.append(
-                {"loc": ["body", key], "msg": f"value is not a valid {spec['type']}"}
-            )
+            errors.append({"loc": ["body", key], "msg": f"value is not a valid {spec['type']}"})
     return errors
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.endpoint.conftest import Endpoint, model_entry
+from aws_extension.endpoint import architectures
 from tests.endpoint.file_server import FileServer
+from tests.endpoint.support import Endpoint, model_entry
 from tests.endpoint.tiny_extras import write_tiny_lora, write_tiny_vae
+from tests.endpoint.tiny_sdxl import write_tiny_sdxl, write_tiny_sdxl_config
 
 PROMPT = "a lighthouse at dusk"
 
@@ -113,6 +116,9 @@ def test_negative_prompt_clip_skip_and_schedule_in_infotext(endpoint: Endpoint, 
     )
     text = json.loads(reply["info"])["infotexts"][0]
     assert "\nNegative prompt: blurry, dark\n" in text
+    plain = body(tiny, negative_prompt="blurry, dark", sampler_name="DPM++ 2M")
+    no_skip = generate(endpoint, plain)
+    assert no_skip["images"] != reply["images"]
     assert "Sampler: DPM++ 2M, Schedule type: Karras" in text  # A1111's default for it
     assert "Clip skip: 2" in text
 
@@ -251,3 +257,21 @@ def test_an_expired_url_is_a_400_and_a_storage_failure_a_502(
 def test_unknown_routes_are_404(endpoint: Endpoint) -> None:
     assert requests.get(f"{endpoint.url}/nope", timeout=5).status_code == 404
     assert requests.post(f"{endpoint.url}/nope", json={}, timeout=5).json()["code"] == "not_found"
+
+
+def test_an_sdxl_checkpoint_loads_offline(
+    endpoint: Endpoint, files: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SDXL's path (two text encoders, OpenCLIP layout, size conditioning) on a tiny SDXL."""
+    configs = tmp_path / "configs"
+    shutil.copytree(architectures.CONFIG_ROOT, configs)
+    checkpoint = write_tiny_sdxl(tmp_path / "xl.safetensors", write_tiny_sdxl_config(configs))
+    monkeypatch.setattr(architectures, "CONFIG_ROOT", configs)
+    architectures.architectures.cache_clear()
+    try:
+        reply = generate(endpoint, body(model_entry(files, checkpoint), width=64, height=128))
+    finally:
+        architectures.architectures.cache_clear()
+    (image,) = images_of(reply)
+    assert image.size == (64, 128)
+    assert "Model: xl," in json.loads(reply["info"])["infotexts"][0]

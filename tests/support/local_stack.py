@@ -57,6 +57,8 @@ class Stack:
     the first start's banner holds the super admin's password)."""
 
     process: subprocess.Popen[str]
+    #: The `--state-dir` it runs on (records, config, `blobs/`).
+    state_dir: Path | None = None
     lines: list[str] = field(default_factory=list, repr=False)
     _queue: queue.Queue[str | None] = field(default_factory=queue.Queue, repr=False)
 
@@ -155,7 +157,7 @@ def start_stack(state_dir: Path, *options: str, python: str = sys.executable) ->
         stderr=subprocess.STDOUT,
         text=True,
     )
-    stack = Stack(process)
+    stack = Stack(process, state_dir)
     threading.Thread(target=_pump, args=(process.stdout, stack._queue), daemon=True).start()
     try:
         stack.read_until(LAST_BANNER_LINE, START_TIMEOUT)

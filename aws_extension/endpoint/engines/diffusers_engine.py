@@ -182,15 +182,34 @@ class DiffusersEngine:
         architecture = detect(read_tensor_shapes(path), checkpoint.name)
         config_dir = materialize(architecture, self._config_root)
         pipeline_class = getattr(diffusers, architecture.pipeline_class)
+        # A1111 marks no images; diffusers would add an invisible watermark to SDXL's.
+        extra = {"add_watermarker": False} if architecture.is_sdxl else {}
         try:
             pipe = pipeline_class.from_single_file(
-                str(path), config=str(config_dir), local_files_only=True, torch_dtype=self.dtype
+                str(path),
+                config=str(config_dir),
+                local_files_only=True,
+                torch_dtype=self.dtype,
+                **extra,
             )
         except (ValueError, KeyError, RuntimeError) as error:
             raise InvalidRequest(
                 f"{checkpoint.name} could not be loaded as {architecture.name}: "
                 f"{type(error).__name__}: {str(error)[:300]}"
             ) from None
+        # diffusers leaves tensors a checkpoint lacks as empty placeholders that fail later
+        missing = [
+            f"{name}.{key}"
+            for name in ("unet", "vae", "text_encoder", "text_encoder_2")
+            if getattr(pipe, name, None) is not None
+            for key, tensor in getattr(pipe, name).state_dict().items()
+            if tensor.is_meta
+        ]
+        if missing:
+            raise InvalidRequest(
+                f"{checkpoint.name} lacks {len(missing)} tensors of {architecture.name} "
+                f"(e.g. {missing[0]}): it is incomplete or of another architecture."
+            )
         for name in ("tokenizer", "tokenizer_2"):
             tokenizer = getattr(pipe, name, None)
             if tokenizer is not None and (
@@ -291,14 +310,12 @@ class DiffusersEngine:
             generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
             with torch.inference_mode():
                 output = pipe(
-                    prompt=[prompt] * len(seeds),
-                    negative_prompt=[negative] * len(seeds),
+                    **self._prompts(pipe, prompt, negative, len(seeds), params.clip_skip),
                     num_inference_steps=params.steps,
                     guidance_scale=float(params.cfg_scale),
                     width=params.width,
                     height=params.height,
                     generator=generators,
-                    clip_skip=params.clip_skip - 1 or None,
                 )
             for image in output.images:
                 png_info = PngImagePlugin.PngInfo()
@@ -307,3 +324,33 @@ class DiffusersEngine:
                 image.save(buffer, format="PNG", pnginfo=png_info)
                 images.append(buffer.getvalue())
         return images, image_set
+
+    def _prompts(
+        self, pipe: Any, prompt: str, negative: str, count: int, clip_skip: int
+    ) -> dict[str, Any]:
+        """The pipeline's prompt arguments; A1111's clip skip n is diffusers' n - 1.
+
+        For SD 1.x with clip skip the embeddings are computed here: diffusers 0.42 reaches
+        for `text_encoder.text_model`, which transformers 5 no longer has. The computation is
+        the same: the hidden state `clip_skip` layers from the end, then the final norm.
+        """
+        if clip_skip <= 1 or self._architecture is None or self._architecture.is_sdxl:
+            return {
+                "prompt": [prompt] * count,
+                "negative_prompt": [negative] * count,
+                "clip_skip": clip_skip - 1 or None,
+            }
+        text_model = getattr(pipe.text_encoder, "text_model", pipe.text_encoder)
+
+        def embed(text: str) -> Any:
+            tokens = pipe.tokenizer(
+                text,
+                padding="max_length",
+                max_length=pipe.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids.to(self.device)
+            hidden = pipe.text_encoder(tokens, output_hidden_states=True).hidden_states
+            return text_model.final_layer_norm(hidden[-clip_skip]).repeat(count, 1, 1)
+
+        return {"prompt_embeds": embed(prompt), "negative_prompt_embeds": embed(negative)}

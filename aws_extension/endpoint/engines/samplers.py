@@ -56,7 +56,7 @@ SAMPLERS: tuple[Sampler, ...] = (
         {**_SDE, "solver_type": "heun"},
         "exponential",
     ),
-    Sampler("DPM++ 2S a", ("k_dpmpp_2s_a",), None),
+    Sampler("DPM++ 2S a", ("k_dpmpp_2s_a",), None, default_schedule="karras"),
     Sampler(
         "DPM++ 3M SDE",
         ("k_dpmpp_3m_sde",),
@@ -74,7 +74,7 @@ SAMPLERS: tuple[Sampler, ...] = (
     Sampler("DPM2 a", ("k_dpm_2_a",), "KDPM2AncestralDiscreteScheduler", _KDIFF, "karras"),
     Sampler("DPM fast", ("k_dpm_fast",), None),
     Sampler("DPM adaptive", ("k_dpm_ad",), None),
-    Sampler("Restart", ("restart",), None),
+    Sampler("Restart", ("restart",), None, default_schedule="karras"),
     Sampler("DDIM", ("ddim",), "DDIMScheduler", _DDIM),
     Sampler("DDIM CFG++", ("ddim_cfgpp",), None),
     Sampler("PLMS", ("plms",), "PNDMScheduler", {**_DDIM, "skip_prk_steps": True}),
