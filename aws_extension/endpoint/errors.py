@@ -51,6 +51,10 @@ class NotFound(EndpointError):
     code = ERROR_NOT_FOUND
 
 
+class MethodNotAllowed(EndpointError):
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+
+
 class TooLarge(EndpointError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = ERROR_TOO_LARGE

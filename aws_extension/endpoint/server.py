@@ -18,7 +18,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aws_extension.endpoint.errors import EndpointError, InvalidRequest, NotFound, TooLarge
+from aws_extension.endpoint.errors import (
+    EndpointError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    TooLarge,
+)
 from aws_extension.endpoint.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -26,6 +32,7 @@ logger = logging.getLogger(__name__)
 #: SageMaker real-time payloads stop at 25 MB, async ones are read from S3; a txt2img body
 #: is a few KB, so a larger one is a mistake.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+ROUTES = {"/ping": "GET", "/invocations": "POST"}
 
 
 class EndpointServer(ThreadingHTTPServer):
@@ -41,9 +48,21 @@ class EndpointHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "sd-webui-sagemaker-endpoint"
 
+    def _route(self, method: str) -> bool:
+        """True when this request is the contract's route for `method`; else answers it."""
+        path = self.path.split("?", 1)[0]
+        if ROUTES.get(path) == method:
+            return True
+        if method == "POST":
+            self._discard_body()
+        if path in ROUTES:
+            self._reply_error(MethodNotAllowed(f"{path} takes {ROUTES[path]} only."))
+        else:
+            self._reply_error(NotFound(f"No route {method} {path}."))
+        return False
+
     def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] != "/ping":
-            self._reply_error(NotFound(f"No route GET {self.path.split('?', 1)[0]}."))
+        if not self._route("GET"):
             return
         if self.server.runtime.ready():
             self._reply(HTTPStatus.OK, {"status": "ready"})
@@ -51,9 +70,7 @@ class EndpointHandler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "starting"})
 
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != "/invocations":
-            self._discard_body()
-            self._reply_error(NotFound(f"No route POST {self.path.split('?', 1)[0]}."))
+        if not self._route("POST"):
             return
         try:
             body = self._read_json()

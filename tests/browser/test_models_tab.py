@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from aws_extension.client.api import ApiClient
+from aws_extension.client.uploader import Uploader
 from tests.browser.conftest import TabServer
 from tests.browser.test_settings_tab import (
     SIGN_IN_TIMEOUT_MS,
@@ -39,6 +40,15 @@ def _model_file(path: Path) -> str:
     data = f"{path.name} {uuid.uuid4().hex}\n".encode() * 64
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()[:10]
+
+
+def _upload_as_admin(stack, path: Path, model_type: str) -> None:
+    """A model made through the API, for the tests of what comes after an upload."""
+    _model_file(path)
+    with ApiClient(stack.url, stack.api_token) as admin:
+        admin.login(stack.username, stack.password)
+        with Uploader(admin, path.parent / "upload-state") as uploader:
+            uploader.upload(path, model_type)
 
 
 @pytest.fixture(scope="module")
@@ -119,14 +129,7 @@ def test_a_file_from_the_model_folder_is_uploaded_and_shown_active(
 
 
 def test_a_model_picked_in_the_table_is_renamed_then_deleted(stack, models_tab, page, tmp_path):
-    with ApiClient(stack.url, stack.api_token) as admin:
-        admin.login(stack.username, stack.password)
-        path = tmp_path / "to-rename.safetensors"
-        _model_file(path)
-        from aws_extension.client.uploader import Uploader
-
-        with Uploader(admin, tmp_path / "state") as uploader:
-            uploader.upload(path, "VAE")
+    _upload_as_admin(stack, tmp_path / "to-rename.safetensors", "VAE")
     open_tab(page, models_tab.url)
     sign_in(page, stack)
     _models_tab(page)
@@ -150,8 +153,9 @@ def test_a_model_picked_in_the_table_is_renamed_then_deleted(stack, models_tab, 
     expect(area(page, "sagemaker_models_table")).not_to_contain_text("renamed.safetensors")
 
 
-def test_a_user_sees_the_models_and_changes_their_own_password(stack, models_tab, page):
+def test_a_user_sees_the_models_and_changes_their_own_password(stack, models_tab, page, tmp_path):
     username, password, new_password = "pat", "pat's first pass 1", "pat's second pass 2"
+    _upload_as_admin(stack, tmp_path / "shared.safetensors", "Stable-diffusion")
     with ApiClient(stack.url, stack.api_token) as admin:
         admin.login(stack.username, stack.password)
         admin.create_role("readers", ["inference:all"])
@@ -162,7 +166,7 @@ def test_a_user_sees_the_models_and_changes_their_own_password(stack, models_tab
     expect(status).to_contain_text(f"Signed in as {username}", timeout=SIGN_IN_TIMEOUT_MS)
 
     _models_tab(page)
-    expect(_row(page, "ink.safetensors")).to_contain_text("Active")
+    expect(_row(page, "shared.safetensors")).to_contain_text("Active")
     expect(page.locator("#sagemaker_models_upload_panel")).to_be_hidden()
     expect(page.locator("#sagemaker_models_editor")).to_be_hidden()
     shot(page, "models_reader_view")

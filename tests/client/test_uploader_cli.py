@@ -125,7 +125,9 @@ def test_uploads_with_an_api_url_a_token_from_the_environment_and_a_password_pro
     roles = [server.add_role("artist", []), server.add_role("painter", [])]
     prompts = password_prompt(server)
     args = [*map(str, paths), "--type", "Lora", "--roles", f"{roles[0]}, {roles[1]}"]
-    code = run([*args, *login_args(server, tmp_path)], prompts, SAGEMAKER_API_TOKEN=server.api_token)
+    code = run(
+        [*args, *login_args(server, tmp_path)], prompts, SAGEMAKER_API_TOKEN=server.api_token
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert prompts == [f"Password of {server.username}: "]
@@ -133,7 +135,7 @@ def test_uploads_with_an_api_url_a_token_from_the_environment_and_a_password_pro
     [second] = models(server, "model1.safetensors")
     lines = out.splitlines()
     assert len(lines) == 2
-    for line, model, path in zip(lines, (first, second), paths):
+    for line, model, path in zip(lines, (first, second), paths, strict=True):
         assert line.startswith(
             f"Done: Uploaded {path.name} as {model['id']} (sha256 {sha256_of(path)[:10]}, "
         )
@@ -323,9 +325,7 @@ def test_ctrl_c_keeps_the_state_and_says_how_to_resume(
 
 
 def command_env(proxy: PartProxy | None) -> dict[str, str]:
-    env = {
-        key: value for key, value in os.environ.items() if key.lower() not in _PROXY_VARIABLES
-    }
+    env = {key: value for key, value in os.environ.items() if key.lower() not in _PROXY_VARIABLES}
     env.update({"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     if proxy is not None:
         env["HTTP_PROXY"] = proxy.url

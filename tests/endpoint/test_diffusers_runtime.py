@@ -254,7 +254,9 @@ def test_an_expired_url_is_a_400_and_a_storage_failure_a_502(
     assert (code, reply["code"]) == (502, "fetch_failed")
 
 
-def test_unknown_routes_are_404(endpoint: Endpoint) -> None:
+def test_unknown_routes_are_404_and_wrong_methods_405(endpoint: Endpoint) -> None:
+    assert requests.get(f"{endpoint.url}/invocations", timeout=5).status_code == 405
+    assert requests.post(f"{endpoint.url}/ping", json={}, timeout=5).status_code == 405
     assert requests.get(f"{endpoint.url}/nope", timeout=5).status_code == 404
     assert requests.post(f"{endpoint.url}/nope", json={}, timeout=5).json()["code"] == "not_found"
 

@@ -1,4 +1,5 @@
-"""Fixtures of the server tests: a fake clock, SQLite records, the app and an API helper.
+"""Fixtures of the server tests: a fake clock, SQLite records, the app and an API helper,
+and moto's S3 as a real HTTP server (`moto_endpoint`, with `s3_client` to talk to it).
 
 `api` sends the API key by default and remembers every password it sent and every body it
 received; its teardown fails the test if a response ever contained a password or a hash.
@@ -12,9 +13,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config as BotoConfig
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
 
 from aws_extension.local.bootstrap import bootstrap
 from aws_extension.middleware.app import create_app
@@ -216,3 +220,39 @@ def start_live(
             )
 
         yield start
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 (and the rest of AWS) as a real HTTP server on 127.0.0.1, one per module;
+    tests make buckets of their own. AWS settings of the machine are hidden meanwhile."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            mp.setenv(name, "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.delenv("AWS_PROFILE", raising=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
+def s3_client(endpoint: str | None) -> Any:
+    """A boto3 S3 client of `moto_endpoint` (or, with None, one for botocore's Stubber):
+    test credentials, path-style addresses, no proxy, no retries."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=BotoConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            proxies={},
+            retries={"max_attempts": 1},
+        ),
+    )

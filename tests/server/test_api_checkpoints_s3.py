@@ -13,10 +13,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config as BotoConfig
-from moto.server import ThreadedMotoServer
 
 from aws_extension.middleware.blobs import MIN_PART_SIZE, UploadNotFound
 from aws_extension.middleware.blobs.s3 import S3Blobs
@@ -24,7 +21,7 @@ from aws_extension.middleware.checkpoint_policy import CheckpointPolicy
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.records.sqlite import SqliteRecords
 from aws_extension.middleware.security.outbound import OutboundPolicy
-from tests.server.conftest import FakeClock
+from tests.server.conftest import FakeClock, s3_client
 from tests.server.live import Live, Route, file_server, live_middleware, md5_etag, wait_for
 
 _random = random.Random(11)
@@ -32,35 +29,9 @@ DATA = _random.randbytes(2 * MIN_PART_SIZE + 1000)
 SHA = hashlib.sha256(DATA).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            mp.setenv(name, "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.delenv("AWS_PROFILE", raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-        server.stop()
-
-
 @pytest.fixture
 def s3(moto_endpoint: str) -> tuple[Any, str]:
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=BotoConfig(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            proxies={},
-            retries={"max_attempts": 1},
-        ),
-    )
+    client = s3_client(moto_endpoint)
     bucket = f"models-{uuid.uuid4().hex[:16]}"
     client.create_bucket(Bucket=bucket)
     return client, bucket

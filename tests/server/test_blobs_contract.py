@@ -25,15 +25,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import boto3
 import pytest
 import requests
 import uvicorn
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from fastapi import FastAPI
-from moto.server import ThreadedMotoServer
 
 from aws_extension.middleware.blobs import (
     MIN_PART_SIZE,
@@ -50,6 +47,7 @@ from aws_extension.middleware.blobs.folder import FolderBlobs
 from aws_extension.middleware.blobs.folder_routes import make_blob_router
 from aws_extension.middleware.blobs.s3 import S3Blobs
 from aws_extension.middleware.errors import Invalid, NotFound
+from tests.server.conftest import s3_client
 
 MIB = 1024 * 1024
 PART = MIN_PART_SIZE
@@ -89,36 +87,6 @@ def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.trust_env = False  # a proxy from the environment must not see 127.0.0.1
         yield session
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            mp.setenv(name, "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.delenv("AWS_PROFILE", raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-        server.stop()
-
-
-def s3_client(endpoint: str | None) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            proxies={},
-            retries={"max_attempts": 1},
-        ),
-    )
 
 
 @contextmanager

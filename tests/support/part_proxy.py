@@ -238,9 +238,7 @@ def _handler(proxy: PartProxy) -> type[BaseHTTPRequestHandler]:
                 return None
             return body
 
-        def _stream(
-            self, upstream: http.client.HTTPConnection, length: int, corrupt: bool
-        ) -> bool:
+        def _stream(self, upstream: http.client.HTTPConnection, length: int, corrupt: bool) -> bool:
             remaining = length
             while remaining:
                 chunk = self.rfile.read(min(_CHUNK, remaining))

@@ -269,6 +269,7 @@ class DiffusersEngine:
             try:
                 self._pipe.load_lora_weights(str(paths[lora]), adapter_name=name)
             except (ValueError, KeyError, RuntimeError) as error:
+                self._unload()  # a half-injected adapter must not leak into the next job
                 raise InvalidRequest(
                     f"LoRA {lora.name} does not fit checkpoint {invocation.checkpoint.name}: "
                     f"{type(error).__name__}: {str(error)[:300]}"
