@@ -58,8 +58,15 @@ def _client_venv(name: str) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     if not stamp.exists() or stamp.read_text() != wanted:
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "-r",
-             str(ROOT / "requirements" / "a1111.txt")],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "-r",
+                str(ROOT / "requirements" / "a1111.txt"),
+            ],
             check=True,
         )
         subprocess.run(
@@ -78,8 +85,14 @@ def _ensure_chromium(session: nox.Session) -> None:
         session.error("The browser tests need Debian's chromium: apt-get install chromium")
     session.run("apt-get", "update", "-qq", external=True)
     session.run(
-        "apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium",
-        external=True, env={"DEBIAN_FRONTEND": "noninteractive"},
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "chromium",
+        external=True,
+        env={"DEBIAN_FRONTEND": "noninteractive"},
     )
 
 
@@ -103,7 +116,10 @@ def client(session: nox.Session) -> None:
     _ensure_chromium(session)
     stack_python = _server_venv("stack", "server")
     session.run(
-        "pytest", "tests/client", "tests/browser", *session.posargs,
+        "pytest",
+        "tests/client",
+        "tests/browser",
+        *session.posargs,
         env={"SAGEMAKER_STACK_PYTHON": str(stack_python)},
     )
 
@@ -121,5 +137,6 @@ def demo(session: nox.Session) -> None:
     """The local stack plus the standalone tab: open the printed URL and sign in."""
     session.install("-e", ".[server]")
     ui_python = _client_venv("ui")
-    session.run("python", "-m", "aws_extension", "demo", "--ui-python", str(ui_python),
-                *session.posargs)
+    session.run(
+        "python", "-m", "aws_extension", "demo", "--ui-python", str(ui_python), *session.posargs
+    )
