@@ -96,6 +96,8 @@ def test_a_file_from_the_computer_is_uploaded_and_shown_active(stack, models_tab
 
     page.locator("#sagemaker_models_computer_files input[type=file]").set_input_files(upload)
     expect(area(page, "sagemaker_models_computer_files")).to_contain_text(upload.name)
+    page.wait_for_timeout(3000)
+    shot(page, "debug_before_click")
     page.locator("#sagemaker_models_computer_upload").click()
 
     results = area(page, "sagemaker_models_upload_results")

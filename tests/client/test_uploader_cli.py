@@ -45,11 +45,18 @@ def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[PartProxy]:
-    """A proxy that the command run in this process goes through (`HTTP_PROXY`)."""
+def proxy() -> Iterator[PartProxy]:
     with running_proxy() as running:
-        monkeypatch.setenv("HTTP_PROXY", running.url)
         yield running
+
+
+@pytest.fixture
+def proxied_here(proxy: PartProxy) -> Iterator[PartProxy]:
+    """The proxy, set for this process (`HTTP_PROXY`), so the command run here goes through
+    it (the fixtures' own clients too, meanwhile). Unset before the proxy stops."""
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setenv("HTTP_PROXY", proxy.url)
+        yield proxy
 
 
 class Prompts(list):
@@ -290,12 +297,13 @@ def test_content_already_there_is_reported_as_skipped(
 
 def test_ctrl_c_keeps_the_state_and_says_how_to_resume(
     server: Any,
-    proxy: PartProxy,
+    proxied_here: PartProxy,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     [path] = files(tmp_path, 4 * PART)
+    proxy = proxied_here
     proxy.delay = 0.2
 
     def interrupt(self: object, progress: UploadProgress) -> None:
@@ -358,6 +366,7 @@ def test_the_command_resumes_after_being_killed_and_sends_only_the_missing_parts
     finally:
         child.send_signal(signal.SIGKILL)
         child.communicate(timeout=30)
+    proxy.wait_closed()  # what the killed command had sent is counted now
 
     state = UploadStates(settings.parent / "uploads").load(server.url, path)
     assert state is not None, "the killed upload left no resume state"

@@ -98,6 +98,7 @@ class PartProxy:
         self.url = ""
         #: Seconds each forwarded part PUT is held back, to make uploads slow enough to stop.
         self.delay = 0.0
+        self._connections = 0
 
     # -- planning ------------------------------------------------------------------------
 
@@ -142,6 +143,18 @@ class PartProxy:
     def sent_parts(self) -> int:
         with self.lock:
             return sum(self.forwarded.values())
+
+    def wait_closed(self, timeout: float = 30.0) -> None:
+        """Wait until no client has a connection open, e.g. after killing the client process:
+        the proxy has then handled (and counted) whatever the client had sent."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if self._connections == 0:
+                    return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"connections still open after {timeout} s")
+            time.sleep(0.02)
 
     # -- used by the handler ---------------------------------------------------------------
 
@@ -284,6 +297,22 @@ def _handler(proxy: PartProxy) -> type[BaseHTTPRequestHandler]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def __init__(self, proxy: PartProxy) -> None:
+        super().__init__(("127.0.0.1", 0), _handler(proxy))
+        self.proxy = proxy
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.proxy.lock:
+            self.proxy._connections += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.proxy.lock:
+                self.proxy._connections -= 1
+
     def handle_error(self, request: object, client_address: object) -> None:
         # A client that hung up (a test stopping or killing an upload) is not an error.
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -293,7 +322,7 @@ class _Server(ThreadingHTTPServer):
 @contextmanager
 def running_proxy() -> Iterator[PartProxy]:
     proxy = PartProxy()
-    server = _Server(("127.0.0.1", 0), _handler(proxy))
+    server = _Server(proxy)
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
