@@ -19,14 +19,14 @@ from typing import Any
 import gradio as gr
 
 from aws_extension.client.api import ApiClient
-from aws_extension.client.errors import ApiError, NotAuthenticated
+from aws_extension.client.errors import ApiError
 from aws_extension.client.uploader import SKIPPED, Uploader, UploadResult
 from aws_extension.contract import MODEL_TYPES, PERMISSION_CHECKPOINT
 from aws_extension.ui import upload_report
 from aws_extension.ui.context import UiContext
 from aws_extension.ui.feedback import UiError, escape, failure, notice
 from aws_extension.ui.model_files import MAX_FILES, MODEL_SUFFIXES, LocalFiles, local_files
-from aws_extension.ui.sessions import UserSessions
+from aws_extension.ui.sessions import UserSessions, session_ended
 from aws_extension.ui.tables import short_hash, size_words
 from aws_extension.ui.upload_report import FileProgress, Outcome, outcome_list
 from aws_extension.ui.views import Updates
@@ -238,7 +238,14 @@ class ModelUploads:
         and kept after a failure, so trying again resumes."""
         files = [(path, path.name) for path in uploaded_paths(uploaded)]
         if not files:
-            return {self.results: failure(UiError("Choose the files to upload first."))}
+            return {
+                self.results: failure(
+                    UiError(
+                        "No file has reached the WebUI yet: choose the files, wait until each "
+                        "shows its size, then click Upload files."
+                    )
+                )
+            }
         outcomes = self._upload(request, model_type, files, skip_duplicates, progress)
         updates: Updates = {self.results: outcome_list(outcomes)}
         if all(o.kind != upload_report.FAILED for o in outcomes):
@@ -271,7 +278,7 @@ class ModelUploads:
                 except ApiError as exc:
                     self._sessions.note_failure(user, exc)
                     outcomes.append(Outcome(name, upload_report.FAILED, str(exc)))
-                    if isinstance(exc, NotAuthenticated):
+                    if session_ended(exc):
                         outcomes += [
                             Outcome(rest, upload_report.FAILED, "not sent: sign in again first")
                             for _, rest in files[index:]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 
 from aws_extension.client.api import ApiClient
-from aws_extension.client.errors import NotAuthenticated
+from aws_extension.client.errors import ApiError, NotAuthenticated
+from aws_extension.contract import ERROR_INVALID_TOKEN, ERROR_NOT_AUTHENTICATED
 from aws_extension.ui.context import UiContext
 from aws_extension.ui.feedback import UiError
 
@@ -22,6 +23,14 @@ CONNECT_HINT = (
 
 class SignedOut(UiError):
     """The WebUI user has no usable session; the message says how to get one."""
+
+
+def session_ended(exc: Exception) -> bool:
+    """Whether `exc` says the server no longer honours the session: a `NotAuthenticated`, or
+    an error that carries its code (the uploader's `UploadFailed` wraps the cause's code)."""
+    return isinstance(exc, NotAuthenticated) or (
+        isinstance(exc, ApiError) and exc.code in (ERROR_NOT_AUTHENTICATED, ERROR_INVALID_TOKEN)
+    )
 
 
 class UserSessions:
@@ -144,7 +153,7 @@ class UserSessions:
         Every handler calls this with what it caught, so the next page load says "signed
         out" instead of trying the dead session again.
         """
-        if isinstance(exc, NotAuthenticated):
+        if session_ended(exc):
             self.forget(user)
 
     def forget(self, user: str) -> None:

@@ -95,9 +95,11 @@ def test_a_file_from_the_computer_is_uploaded_and_shown_active(stack, models_tab
     _pick(page, "sagemaker_models_computer_type", "Lora")
 
     page.locator("#sagemaker_models_computer_files input[type=file]").set_input_files(upload)
-    expect(area(page, "sagemaker_models_computer_files")).to_contain_text(upload.name)
-    page.wait_for_timeout(3000)
-    shot(page, "debug_before_click")
+    # The file has reached the WebUI once gradio shows its size as a download link.
+    chosen = page.locator("#sagemaker_models_computer_files a[download]").filter(has_text="KB")
+    expect(chosen).to_be_visible()
+    # (gradio 4 shows the stem and the extension apart.)
+    expect(area(page, "sagemaker_models_computer_files")).to_contain_text(upload.stem)
     page.locator("#sagemaker_models_computer_upload").click()
 
     results = area(page, "sagemaker_models_upload_results")

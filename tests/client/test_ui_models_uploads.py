@@ -201,6 +201,28 @@ def test_a_failed_file_from_the_computer_stays_in_the_field_to_try_again(server,
     assert tab.uploads.computer_files not in updates
 
 
+def test_a_session_ended_elsewhere_stops_the_uploads_and_signs_out_here(
+    server, tab, tmp_path, ui_context
+):
+    paths = [tmp_path / "one.safetensors", tmp_path / "two.safetensors"]
+    for path in paths:
+        _write(path)
+    connect(tab, server)
+    server.sign_out_elsewhere(server.login)
+
+    updates = tab.uploads.on_upload_computer_files(
+        "Lora", [str(p) for p in paths], True, REQUEST, Progress()
+    )
+
+    results = updates[tab.uploads.results]
+    assert "<b>one.safetensors</b>: " in results
+    assert "sign in again" in results
+    assert "<b>two.safetensors</b>: " in results
+    assert "not sent: sign in again first" in results
+    assert ui_context.store.user_session("") is None
+    assert server.model_names() == []
+
+
 def test_uploads_need_a_session(tab, tmp_path):
     path = tmp_path / "x.safetensors"
     _write(path)

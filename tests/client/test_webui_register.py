@@ -30,7 +30,7 @@ def test_reload_ui_registers_again_after_a1111_cleared_the_callbacks(a1111):
     assert len(a1111.script_callbacks.callback_map["callbacks_ui_tabs"]) == 1
 
 
-def test_the_tab_builds_into_blocks_with_the_settings_subtab(a1111):
+def test_the_tab_builds_into_blocks_with_the_settings_and_models_subtabs(a1111):
     a1111.load_shim()
 
     tabs = a1111.script_callbacks.ui_tabs_callback()
@@ -68,6 +68,14 @@ def test_the_tab_builds_into_blocks_with_the_settings_subtab(a1111):
         "sagemaker_user_set_password",
         "sagemaker_user_delete",
         "sagemaker_user_delete_confirm",
+        "sagemaker_own_password_current",
+        "sagemaker_own_password_change",
+        "sagemaker_models_tab",
+        "sagemaker_models_folder_files",
+        "sagemaker_models_computer_files",
+        "sagemaker_models_urls",
+        "sagemaker_models_table",
+        "sagemaker_models_delete_confirm",
     } <= ids
 
 
