@@ -39,7 +39,8 @@ def uploaded_paths(value: Any) -> list[Path]:
     """The paths of what gr.File(file_count="multiple") hands over, in both gradios.
 
     gradio 4 gives paths; 3.41 gives temporary-file objects whose `name` is the path. Either
-    way the file keeps the name it had on the user's computer.
+    way the file keeps the name it had on the user's computer, less what gradio drops from
+    it (characters other than letters, digits and `._- `); the model is named so.
     """
     if not value:
         return []

@@ -68,13 +68,14 @@ class ModelsPanel(RecordsPanel):
             self.type_filter = gr.Dropdown(
                 choices=[ALL_TYPES, *MODEL_TYPES],
                 value=ALL_TYPES,
-                label="Type",
+                # Labels apart from the upload forms' "Type": A1111 keeps defaults by label.
+                label="Type filter",
                 elem_id="sagemaker_models_filter_type",
             )
             self.status_filter = gr.Dropdown(
                 choices=[ANY_STATUS, *CHECKPOINT_STATUSES],
                 value=ANY_STATUS,
-                label="Status",
+                label="Status filter",
                 elem_id="sagemaker_models_filter_status",
             )
             self.name_filter = gr.Textbox(
@@ -103,7 +104,7 @@ class ModelsPanel(RecordsPanel):
             elem_id="sagemaker_models_roles",
         )
         self.roles_text = gr.Textbox(
-            label=f"Allowed roles (none: {EVERYONE})",
+            label=f"Allowed role names (none: {EVERYONE})",
             max_lines=1,
             placeholder="role names, separated by commas",
             visible=False,
