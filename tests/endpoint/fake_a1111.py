@@ -26,7 +26,7 @@ from typing import Any
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-A1111_REFERENCE = ROOT.parent / "shared" / "a1111"
+A1111_REFERENCE = ROOT / "tests" / "data" / "a1111"
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
