@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from aws_extension.client import errors
+
 _EXPORTS: dict[str, str] = {
     "ApiClient": "api",
     "ClientOptions": "api",
@@ -18,27 +20,8 @@ _EXPORTS: dict[str, str] = {
     "SettingsStore": "settings_store",
     "Connection": "settings_store",
     "UserSession": "settings_store",
-    **{
-        name: "errors"
-        for name in (
-            "ApiError",
-            "Conflict",
-            "ConnectionFailed",
-            "DuplicateContent",
-            "IncompatibleServer",
-            "InvalidApiToken",
-            "InvalidRequest",
-            "InvalidUrl",
-            "NotAuthenticated",
-            "NotFound",
-            "PermissionDenied",
-            "RequestTimeout",
-            "ServerError",
-            "TlsFailed",
-            "TooManyAttempts",
-            "WrongCredentials",
-        )
-    },
+    # The errors module is plain Python (no requests), so its own list is read directly.
+    **dict.fromkeys(errors.__all__, "errors"),
 }
 
 # Spelled out (not derived from _EXPORTS) so linters and IDEs can read it.
