@@ -25,54 +25,26 @@ nox.options.reuse_existing_virtualenvs = True
 CLIENT_REQUIREMENTS = ("-r", "requirements/a1111.txt", "-r", "requirements/test-client.txt")
 
 
-def _server_venv(name: str, extras: str) -> Path:
-    """A server-side virtualenv outside nox's own, re-installed when pyproject.toml changes.
+def _side_venv(name: str, *pip_installs: tuple[str, ...]) -> Path:
+    """A virtualenv outside nox's own, re-installed when its inputs change.
 
-    The client session needs it to start the local stack as a real process, and the demo
-    needs its twin for the tab; nox cannot hand one session's venv to another.
+    Nox cannot hand one session's venv to another, yet the client session needs the server
+    side to start the local stack as a real process, and the demo needs the client side for
+    its tab. Each entry of `pip_installs` is the arguments of one `pip install`; the venv is
+    rebuilt when they or pyproject.toml / the requirements files change.
     """
     venv = ROOT / ".nox" / name
     python = venv / "bin" / "python"
     stamp = venv / ".installed"
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    if not stamp.exists() or stamp.read_text() != wanted:
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{extras}]"],
-            check=True,
-        )
-        stamp.write_text(wanted)
-    return python
-
-
-def _client_venv(name: str) -> Path:
-    """A virtualenv pinned like A1111 v1.10.1, for the demo's standalone tab."""
-    venv = ROOT / ".nox" / name
-    python = venv / "bin" / "python"
-    stamp = venv / ".installed"
+    inputs = [ROOT / "pyproject.toml", *sorted((ROOT / "requirements").glob("*.txt"))]
     wanted = hashlib.sha256(
-        (ROOT / "requirements" / "a1111.txt").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+        b"".join(path.read_bytes() for path in inputs) + repr(pip_installs).encode()
     ).hexdigest()
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     if not stamp.exists() or stamp.read_text() != wanted:
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "-r",
-                str(ROOT / "requirements" / "a1111.txt"),
-            ],
-            check=True,
-        )
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(ROOT)],
-            check=True,
-        )
+        for arguments in pip_installs:
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", *arguments], check=True)
         stamp.write_text(wanted)
     return python
 
@@ -114,7 +86,7 @@ def client(session: nox.Session) -> None:
     session.install(*CLIENT_REQUIREMENTS)
     session.install("--no-deps", "-e", ".")
     _ensure_chromium(session)
-    stack_python = _server_venv("stack", "server")
+    stack_python = _side_venv("stack", ("-e", f"{ROOT}[server]"))
     session.run(
         "pytest",
         "tests/client",
@@ -136,7 +108,9 @@ def endpoint(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The local stack plus the standalone tab: open the printed URL and sign in."""
     session.install("-e", ".[server]")
-    ui_python = _client_venv("ui")
+    ui_python = _side_venv(
+        "ui", ("-r", str(ROOT / "requirements" / "a1111.txt")), ("--no-deps", "-e", str(ROOT))
+    )
     session.run(
         "python", "-m", "aws_extension", "demo", "--ui-python", str(ui_python), *session.posargs
     )

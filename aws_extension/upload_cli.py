@@ -38,6 +38,7 @@ from aws_extension.client.settings_store import SettingsStore
 from aws_extension.client.transfer import UploadProgress
 from aws_extension.client.uploader import SKIPPED, Uploader, UploadFailed
 from aws_extension.ui.standalone import default_data_dir
+from aws_extension.ui.tables import size_words
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -174,16 +175,6 @@ def _sign_in(client: ApiClient, username: str, ask_secret: Callable[[str], str])
 # -- progress ---------------------------------------------------------------------------------
 
 
-def _size(count: float) -> str:
-    if count < 1024:
-        return f"{count:.0f} B"
-    for unit in ("KiB", "MiB"):
-        count /= 1024
-        if count < 1024:
-            return f"{count:.1f} {unit}"
-    return f"{count / 1024:.1f} GiB"
-
-
 class LineProgress:
     """Plain progress lines, one per phase change and at most one per LINE_INTERVAL."""
 
@@ -201,10 +192,10 @@ class LineProgress:
         self._last = now
         words = (
             f"{progress.name}: {progress.phase} {progress.fraction:.0%} "
-            f"({_size(progress.bytes_done)} of {_size(progress.bytes_total)})"
+            f"({size_words(progress.bytes_done)} of {size_words(progress.bytes_total)})"
         )
         if progress.rate:
-            words += f" at {_size(progress.rate)}/s"
+            words += f" at {size_words(progress.rate)}/s"
         if progress.eta is not None:
             words += f", {progress.eta:.0f} s left"
         print(words, file=self._out, flush=True)

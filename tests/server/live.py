@@ -186,6 +186,27 @@ def live_middleware(
             api.close()
 
 
+def put_parts(live: Live, upload: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
+    """PUT each listed part of `data` to its URL, as a client would; the completion's `parts`."""
+    size = upload["part_size"]
+    parts = []
+    for part in upload["parts"]:
+        number = part["part_number"]
+        chunk = data[(number - 1) * size : number * size]
+        reply = live.api.put(part["url"], chunk)
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["ETag"] == md5_etag(chunk)
+        parts.append({"part_number": number, "etag": reply.headers["ETag"]})
+    return parts
+
+
+def complete(live: Live, checkpoint_id: str, parts: list[dict[str, Any]], **fields: Any) -> Any:
+    """POST /checkpoints/{id}/complete as the admin; the raw reply."""
+    return live.api.post(
+        f"/checkpoints/{checkpoint_id}/complete", token=live.admin, json={"parts": parts, **fields}
+    )
+
+
 def folder_blobs_at(root: Path, clock: Callable[[], float]) -> Callable[[str], FolderBlobs]:
     def make(base_url: str) -> FolderBlobs:
         return FolderBlobs(

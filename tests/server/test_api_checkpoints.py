@@ -26,7 +26,8 @@ from aws_extension.middleware.checkpoint_policy import GIB, MIB, CheckpointPolic
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.records.sqlite import SqliteRecords
 from tests.server.conftest import API_TOKEN, PASSWORD, FakeClock
-from tests.server.live import PART_SIZE, POLICY, Live, md5_etag
+from tests.server.live import PART_SIZE, POLICY, Live, complete, md5_etag
+from tests.server.live import put_parts as put_parts_of
 
 _random = random.Random(3)
 #: Three parts: two whole ones and a short last one.
@@ -65,23 +66,7 @@ def start(
 
 
 def put_parts(live: Live, upload: dict[str, Any], data: bytes = DATA) -> list[dict[str, Any]]:
-    """PUT every part to its URL; the completion body's `parts`."""
-    size = upload["part_size"]
-    parts = []
-    for part in upload["parts"]:
-        number = part["part_number"]
-        chunk = data[(number - 1) * size : number * size]
-        reply = live.api.put(part["url"], chunk)
-        assert reply.status_code == 200, reply.text
-        assert reply.headers["ETag"] == md5_etag(chunk)
-        parts.append({"part_number": number, "etag": reply.headers["ETag"]})
-    return parts
-
-
-def complete(live: Live, checkpoint_id: str, parts: list[dict[str, Any]], **fields: Any) -> Any:
-    return live.api.post(
-        f"/checkpoints/{checkpoint_id}/complete", token=live.admin, json={"parts": parts, **fields}
-    )
+    return put_parts_of(live, upload, data)
 
 
 def upload_model(live: Live, name: str = "model.safetensors", **fields: Any) -> dict[str, Any]:

@@ -22,7 +22,16 @@ from aws_extension.middleware.config import Config
 from aws_extension.middleware.records.sqlite import SqliteRecords
 from aws_extension.middleware.security.outbound import OutboundPolicy
 from tests.server.conftest import FakeClock, s3_client
-from tests.server.live import Live, Route, file_server, live_middleware, md5_etag, wait_for
+from tests.server.live import (
+    Live,
+    Route,
+    complete,
+    file_server,
+    live_middleware,
+    md5_etag,
+    put_parts,
+    wait_for,
+)
 
 _random = random.Random(11)
 DATA = _random.randbytes(2 * MIN_PART_SIZE + 1000)
@@ -66,25 +75,6 @@ def start(live: Live, size: int = len(DATA)) -> dict[str, Any]:
     return result
 
 
-def put_parts(live: Live, upload: dict[str, Any]) -> list[dict[str, Any]]:
-    size = upload["part_size"]
-    parts = []
-    for part in upload["parts"]:
-        number = part["part_number"]
-        chunk = DATA[(number - 1) * size : number * size]
-        reply = live.api.put(part["url"], chunk)
-        assert reply.status_code == 200, reply.text
-        assert reply.headers["ETag"] == md5_etag(chunk)
-        parts.append({"part_number": number, "etag": reply.headers["ETag"]})
-    return parts
-
-
-def complete(live: Live, checkpoint_id: str, parts: list[dict[str, Any]], **extra: Any) -> Any:
-    return live.api.post(
-        f"/checkpoints/{checkpoint_id}/complete", token=live.admin, json={"parts": parts, **extra}
-    )
-
-
 def object_bytes(live: Live, key: str) -> bytes | None:
     if live.blobs.head(key) is None:
         return None
@@ -97,7 +87,7 @@ def test_an_upload_to_s3_through_presigned_urls_ends_active(live: Live) -> None:
     upload, checkpoint_id = started["upload"], started["checkpoint"]["id"]
     assert (upload["part_size"], upload["part_count"]) == (MIN_PART_SIZE, 3)
     assert all("X-Amz-Signature=" in part["url"] for part in upload["parts"])
-    parts = put_parts(live, upload)
+    parts = put_parts(live, upload, DATA)
     key = f"checkpoints/{checkpoint_id}/sdxl.safetensors"
 
     wrong = [*parts[:2], {"part_number": 3, "etag": md5_etag(b"not it")}]
@@ -117,7 +107,7 @@ def test_a_short_upload_to_s3_fails_and_leaves_no_object(live: Live) -> None:
     started = start(live, size=len(DATA) + 1)
     checkpoint_id = started["checkpoint"]["id"]
 
-    reply = complete(live, checkpoint_id, put_parts(live, started["upload"]))
+    reply = complete(live, checkpoint_id, put_parts(live, started["upload"], DATA))
 
     assert reply.status_code == 400
     assert "were declared" in reply.json()["detail"]
@@ -129,7 +119,7 @@ def test_a_short_upload_to_s3_fails_and_leaves_no_object(live: Live) -> None:
 def test_abort_drops_the_s3_multipart_upload(live: Live) -> None:
     started = start(live)
     checkpoint_id = started["checkpoint"]["id"]
-    put_parts(live, {**started["upload"], "parts": started["upload"]["parts"][:1]})
+    put_parts(live, {**started["upload"], "parts": started["upload"]["parts"][:1]}, DATA)
 
     assert live.api.post(f"/checkpoints/{checkpoint_id}/abort", token=live.admin).status_code == 204
 
