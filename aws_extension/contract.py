@@ -123,3 +123,79 @@ ERROR_URL_EXPIRED = "url_expired"
 def api_major(version: str) -> int:
     """Major number of an `api_version` string such as "1.0"; raises ValueError if malformed."""
     return int(version.split(".", 1)[0])
+
+
+# Endpoints. `type` is SageMaker's invocation style: `async` (InvokeEndpointAsync, queued,
+# may scale to zero) or `realtime` (InvokeEndpoint). The local stack's only instance type
+# is `local`: a runtime process on the stack's own machine.
+ENDPOINT_TYPES: tuple[str, ...] = ("async", "realtime")
+ENDPOINT_ENGINES: tuple[str, ...] = ("diffusers", "webui")
+LOCAL_INSTANCE_TYPE = "local"
+#: SageMaker GPU instance types offered for endpoints: the current GPU families in the sizes
+#: that fit one Stable Diffusion worker per GPU.
+SAGEMAKER_INSTANCE_TYPES: tuple[str, ...] = (
+    "ml.g4dn.xlarge",
+    "ml.g4dn.2xlarge",
+    "ml.g4dn.4xlarge",
+    "ml.g4dn.8xlarge",
+    "ml.g4dn.12xlarge",
+    "ml.g5.xlarge",
+    "ml.g5.2xlarge",
+    "ml.g5.4xlarge",
+    "ml.g5.8xlarge",
+    "ml.g5.12xlarge",
+    "ml.g5.24xlarge",
+    "ml.g5.48xlarge",
+    "ml.g6.xlarge",
+    "ml.g6.2xlarge",
+    "ml.g6.4xlarge",
+    "ml.g6.8xlarge",
+    "ml.g6.12xlarge",
+    "ml.g6.24xlarge",
+    "ml.g6.48xlarge",
+    "ml.g6e.xlarge",
+    "ml.g6e.2xlarge",
+    "ml.g6e.4xlarge",
+    "ml.g6e.8xlarge",
+    "ml.g6e.12xlarge",
+    "ml.g6e.24xlarge",
+    "ml.g6e.48xlarge",
+    "ml.p4d.24xlarge",
+    "ml.p5.48xlarge",
+)
+ENDPOINT_CREATING = "Creating"
+ENDPOINT_IN_SERVICE = "InService"
+ENDPOINT_UPDATING = "Updating"
+ENDPOINT_DELETING = "Deleting"
+ENDPOINT_FAILED = "Failed"
+ENDPOINT_STATUSES: tuple[str, ...] = (
+    ENDPOINT_CREATING,
+    ENDPOINT_IN_SERVICE,
+    ENDPOINT_UPDATING,
+    ENDPOINT_DELETING,
+    ENDPOINT_FAILED,
+)
+
+# Inference jobs: queued -> running -> succeeded | failed | cancelled.
+INFERENCE_QUEUED = "queued"
+INFERENCE_RUNNING = "running"
+INFERENCE_SUCCEEDED = "succeeded"
+INFERENCE_FAILED = "failed"
+INFERENCE_CANCELLED = "cancelled"
+INFERENCE_STATUSES: tuple[str, ...] = (
+    INFERENCE_QUEUED,
+    INFERENCE_RUNNING,
+    INFERENCE_SUCCEEDED,
+    INFERENCE_FAILED,
+    INFERENCE_CANCELLED,
+)
+INFERENCE_FINAL_STATUSES: tuple[str, ...] = (
+    INFERENCE_SUCCEEDED,
+    INFERENCE_FAILED,
+    INFERENCE_CANCELLED,
+)
+INFERENCE_TASKS: tuple[str, ...] = ("txt2img",)
+#: Longest long poll of GET /inferences/{id}?wait=N (API Gateway ends requests at 29 s).
+MAX_WAIT_SECONDS = 25
+#: 409 for POST /inferences when no endpoint the caller may use can take the job.
+ERROR_NO_ENDPOINT = "no_endpoint"
