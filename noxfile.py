@@ -23,6 +23,9 @@ nox.options.sessions = ["lint", "server", "client", "endpoint"]
 nox.options.reuse_existing_virtualenvs = True
 
 CLIENT_REQUIREMENTS = ("-r", "requirements/a1111.txt", "-r", "requirements/test-client.txt")
+#: The local stack runs the endpoint runtime's engines (torch pinned there), so the server side
+#: installs them in the same pip command as the middleware.
+ENGINE_REQUIREMENTS = ("-r", str(ROOT / "requirements" / "endpoint.txt"))
 
 
 def _side_venv(name: str, *pip_installs: tuple[str, ...]) -> Path:
@@ -77,7 +80,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def server(session: nox.Session) -> None:
-    session.install("-e", ".[server,test-server]")
+    session.install(*ENGINE_REQUIREMENTS, "-e", ".[server,test-server]")
     session.run("pytest", "tests/server", *session.posargs)
 
 
@@ -86,7 +89,7 @@ def client(session: nox.Session) -> None:
     session.install(*CLIENT_REQUIREMENTS)
     session.install("--no-deps", "-e", ".")
     _ensure_chromium(session)
-    stack_python = _side_venv("stack", ("-e", f"{ROOT}[server]"))
+    stack_python = _side_venv("stack", (*ENGINE_REQUIREMENTS, "-e", f"{ROOT}[server]"))
     session.run(
         "pytest",
         "tests/client",
@@ -107,7 +110,7 @@ def endpoint(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The local stack plus the standalone tab: open the printed URL and sign in."""
-    session.install("-e", ".[server]")
+    session.install(*ENGINE_REQUIREMENTS, "-e", ".[server]")
     ui_python = _side_venv(
         "ui", ("-r", str(ROOT / "requirements" / "a1111.txt")), ("--no-deps", "-e", str(ROOT))
     )

@@ -3,6 +3,9 @@
 The two halves live in different Python worlds (the middleware needs pydantic 2, the tab
 is tested on A1111's pins with pydantic 1), so the demo runs each as its own process: the
 local stack with this interpreter, the tab with `--ui-python` (by default this one too).
+The stack starts with `--demo` (a local endpoint and the tiny demo model, so Generate works
+at once), and the tab's settings get the stack's URL and API token, so signing in with the
+printed username and password is all that is left to do.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from aws_extension.client.settings_store import SettingsStore
 from aws_extension.local.state import default_state_dir
 
 READY_TIMEOUT_S = 60.0
@@ -35,13 +39,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _echo_and_find_url(stream, found: threading.Event, holder: list[str]) -> None:
-    """Copy the stack's output to ours (it holds the one-time credentials) and spot its URL."""
+def _echo_and_find_url(stream, found: threading.Event, banner: dict[str, str]) -> None:
+    """Copy the stack's output to ours (it holds the one-time credentials) and read its URL
+    and API token off the banner."""
     for line in stream:
         sys.stdout.write(line)
         sys.stdout.flush()
-        if line.startswith("API URL:") and not found.is_set():
-            holder.append(line.split(":", 1)[1].strip())
+        for label, field in (("API URL:", "url"), ("API token:", "token")):
+            if line.startswith(label) and field not in banner:
+                banner[field] = line.split(":", 1)[1].strip()
+        if "url" in banner and "token" in banner:
             found.set()
 
 
@@ -72,14 +79,15 @@ def main(argv: list[str] | None = None) -> int:
             str(state_dir),
             "--port",
             str(args.port),
+            "--demo",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    found, holder = threading.Event(), []
+    found, banner = threading.Event(), {}
     threading.Thread(
-        target=_echo_and_find_url, args=(stack.stdout, found, holder), daemon=True
+        target=_echo_and_find_url, args=(stack.stdout, found, banner), daemon=True
     ).start()
     ui = None
     try:
@@ -87,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             print("The local stack did not start; see its output above.", file=sys.stderr)
             return 1
         ui_url = f"http://127.0.0.1:{args.ui_port}"
+        data_dir = Path(state_dir) / "webui"
+        SettingsStore(data_dir / "sagemaker" / "settings.json").save_connection(
+            banner["url"], banner["token"]
+        )
         ui = subprocess.Popen(  # noqa: S603 - our own module, argv list
             [
                 args.ui_python,
@@ -94,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 "aws_extension",
                 "ui",
                 "--data-dir",
-                str(Path(state_dir) / "webui"),
+                str(data_dir),
                 "--port",
                 str(args.ui_port),
             ],
@@ -103,9 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             print("The tab did not start; see its output above.", file=sys.stderr)
             return 1
         print(
-            f"\nOpen {ui_url} -> Amazon SageMaker -> API and User Settings, paste the API URL\n"
-            f"({holder[0]}), the API token, the username and the password printed above, then\n"
-            "click 'Test Connection & Update Setting'. Ctrl-C stops both.\n",
+            f"\nOpen {ui_url} -> Amazon SageMaker -> API and User Settings: the API URL and\n"
+            "token are filled in; enter the username and password printed above (first start\n"
+            "only) and click 'Test Connection & Update Setting'. Then generate in the\n"
+            "'txt2img on SageMaker' tab. Ctrl-C stops both.\n",
             flush=True,
         )
         while stack.poll() is None and ui.poll() is None:

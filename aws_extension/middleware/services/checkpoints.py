@@ -21,12 +21,13 @@ The records and claims are `checkpoint_store`'s business, the background downloa
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import PurePosixPath
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from aws_extension.contract import (
@@ -444,6 +445,49 @@ class CheckpointService:
         item = self._store.create(checkpoint_id, doc)
         return checkpoint_from(self.imports.start(item, url))
 
+    def add_file(
+        self,
+        caller: Principal,
+        path: Path,
+        *,
+        model_type: str,
+        name: str,
+        allowed_roles: Sequence[str] = (),
+    ) -> Checkpoint:
+        """Store a file of the server's own machine as an `Active` model.
+
+        For what the deployment itself provides (the local stack's demo model), never for
+        a path a request names. The bytes are hashed on the way; the record is created
+        `Importing` first, so a crash in between leaves a model the sweep fails, not a
+        half-stored one marked usable.
+        """
+        problem = model_name_problem(name)
+        if problem is not None:
+            raise Invalid(f"Cannot name a model {name!r}: {problem}.")
+        roles = self._known_roles(allowed_roles)
+        self._store.ensure_name_free(model_type, name)
+        checkpoint_id = new_id(self._clock)
+        key = f"checkpoints/{checkpoint_id}/{name}"
+        doc = self._new_doc(caller, name, model_type, roles, key, None)
+        doc.update(status=CHECKPOINT_IMPORTING, source=f"file:{path.name}")
+        item = self._store.create(checkpoint_id, doc)
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            size = self._blobs.put_stream(
+                key, _Hashing(file, digest), size_limit=self._policy.max_size
+            )
+        sha256 = digest.hexdigest()
+        store = self._store
+        done = store.change(
+            item,
+            store.moving(CHECKPOINT_IMPORTING, "finish"),
+            status=CHECKPOINT_ACTIVE,
+            size=size,
+            sha256=sha256,
+        )
+        store.index_content(model_type, sha256, checkpoint_id)
+        return checkpoint_from(done)
+
     # -- housekeeping ----------------------------------------------------------------------
 
     def sweep(self) -> int:
@@ -555,3 +599,19 @@ class CheckpointService:
             for number in numbers
         ]
         return PartUrls(parts, datetime.fromtimestamp(self._clock() + ttl, tz=timezone.utc))
+
+
+class _Hashing:
+    """A readable that feeds what passes through it to `digest`."""
+
+    def __init__(self, file: BinaryIO, digest: Any) -> None:
+        self._file = file
+        self._digest = digest
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk = self._file.read(size)
+        self._digest.update(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._file.close()
