@@ -46,6 +46,9 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: Longest Retry-After the client waits for by itself, in seconds. A longer wait is the user's
 #: call: the error (TooManyAttempts.retry_after) tells the tab how long.
 MAX_RETRY_AFTER = 10.0
+#: Largest image `download_image` accepts: far above any generated PNG, so only a wrong URL
+#: (or a hostile server) reaches it, and memory stays bounded.
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
 #: How much of the server's detail goes into a message; details are meant to be short.
 _MAX_DETAIL = 500
 
@@ -63,6 +66,14 @@ class ClientOptions:
     connect_timeout: float = 5.0
     retries: int = 3
     backoff: float = 0.5
+
+
+@dataclass(frozen=True)
+class _CallExtras:
+    """What one call adds to the client's defaults: headers, a longer read timeout."""
+
+    headers: dict[str, str]
+    read_timeout: float | None
 
 
 @dataclass
@@ -521,6 +532,195 @@ class ApiClient:
             self._call("POST", "/checkpoints/import", body=body), "POST /checkpoints/import"
         )
 
+    # -- endpoints -------------------------------------------------------------------------
+
+    def list_endpoints(self, limit: int = 50, cursor: str | None = None) -> Page:
+        """The endpoints the user may see (their allowed roles), by name."""
+        return self._page("/endpoints", limit, cursor)
+
+    def get_endpoint(self, name: str) -> dict:
+        """One endpoint, its status refreshed by the server."""
+        data = self._call("GET", f"/endpoints/{_segment(name, 'endpoint name')}")
+        return self._expect_dict(data, "GET /endpoints/{name}")
+
+    def create_endpoint(
+        self,
+        *,
+        instance_type: str,
+        name: str | None = None,
+        type: str | None = None,
+        initial_instance_count: int | None = None,
+        autoscaling: dict[str, int] | None = None,
+        concurrency_per_instance: int | None = None,
+        allowed_roles: Iterable[str] | None = None,
+        engine: str | None = None,
+        webui_url: str | None = None,
+        webui_models_dir: str | None = None,
+    ) -> dict:
+        """Deploy an endpoint; returns it `Creating`. What is left None takes the server's
+        default (a generated name, async, one instance, no autoscaling, diffusers).
+
+        Not retried: a repeat after a lost answer would find the name taken by the first
+        attempt (or deploy a second endpoint, when the server picked the name).
+        """
+        given: dict[str, Any] = {
+            "name": name,
+            "type": type,
+            "instance_type": instance_type,
+            "initial_instance_count": initial_instance_count,
+            "autoscaling": autoscaling,
+            "concurrency_per_instance": concurrency_per_instance,
+            "allowed_roles": list(allowed_roles) if allowed_roles is not None else None,
+            "engine": engine,
+            "webui_url": webui_url,
+            "webui_models_dir": webui_models_dir,
+        }
+        body = {key: value for key, value in given.items() if value is not None}
+        return self._expect_dict(self._call("POST", "/endpoints", body=body), "POST /endpoints")
+
+    def delete_endpoint(self, name: str) -> None:
+        """Remove an endpoint and what runs it; its queued and running jobs fail."""
+        self._call("DELETE", f"/endpoints/{_segment(name, 'endpoint name')}")
+
+    def instance_types(self) -> list[str]:
+        """The instance types the deployment offers for new endpoints (the deploy form's)."""
+        data = self._call("GET", "/endpoints/instance-types")
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise errors.IncompatibleServer(
+                f"{self._api_url} answered GET /endpoints/instance-types with something that "
+                "is not a list of names: is the server the sd-webui-sagemaker API?"
+            )
+        return items
+
+    # -- inferences --------------------------------------------------------------------------
+
+    def create_inference(self, body: dict[str, Any], *, idempotency_key: str) -> dict:
+        """Submit a job (`{task, endpoint?, models, payload}`); returns it `queued`.
+
+        A POST makes a job each time, so it is retried only because it carries
+        `idempotency_key`: the server answers a repeat with the same key and body with the job
+        the first attempt made. Use one key per submission (`jobs.new_idempotency_key()`),
+        never one per attempt.
+        """
+        data = self._call(
+            "POST",
+            "/inferences",
+            body=body,
+            headers={"Idempotency-Key": idempotency_key},
+            idempotent=True,
+        )
+        return self._expect_dict(data, "POST /inferences")
+
+    def get_inference(self, inference_id: str, wait: float = 0) -> dict:
+        """The job; with `wait` seconds (0 to `contract.MAX_WAIT_SECONDS`) the server holds
+        the answer until the job is final or the time is up (long poll).
+
+        The read timeout is the wait plus the usual timeout, so a long poll is never cut
+        short by the client.
+        """
+        wait = max(0, min(int(wait), contract.MAX_WAIT_SECONDS))
+        path = f"/inferences/{_segment(inference_id, 'job id')}"
+        params = {"wait": wait} if wait else None
+        data = self._call(
+            "GET", path, params=params, read_timeout=self._options.timeout + wait if wait else None
+        )
+        return self._expect_dict(data, f"GET {path}")
+
+    def list_inferences(
+        self, limit: int = 50, cursor: str | None = None, user: str | None = None
+    ) -> Page:
+        """The caller's jobs, newest first; `user` asks for another user's (`user:all`)."""
+        return self._page("/inferences", limit, cursor, {"user": user})
+
+    def cancel_inference(self, inference_id: str) -> dict:
+        """Cancel a queued or running job; returns it `cancelled`. A final job: `Conflict`.
+
+        Not retried: after a lost answer the repeat would be refused as the job is final.
+        """
+        path = f"/inferences/{_segment(inference_id, 'job id')}/cancel"
+        return self._expect_dict(self._call("POST", path), f"POST {path}")
+
+    def delete_inference(self, inference_id: str) -> None:
+        """Delete a job and its images (a running job is cancelled first)."""
+        self._call("DELETE", f"/inferences/{_segment(inference_id, 'job id')}")
+
+    def download_image(self, url: str) -> bytes:
+        """The bytes behind an image's download URL (a job's `images[].url`).
+
+        The URL is signed, so it is a credential: it goes to its own host without the API
+        token or the bearer token, and no log line or error message contains it. A refusal
+        keeps its status on the error: 403 means the URL expired, and reading the job again
+        gives fresh ones. Retried like a GET on transient failures.
+        """
+        options = self._options
+        retries = max(0, options.retries)
+        attempt = 0
+        while True:
+            try:
+                response = self._session.get(
+                    url,
+                    headers={"User-Agent": self._user_agent},
+                    timeout=(options.connect_timeout, options.timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                if attempt >= retries or not _transient(exc):
+                    raise self._download_error(exc) from None
+                what = type(exc).__name__
+            else:
+                with response:
+                    if 200 <= response.status_code < 300:
+                        return self._read_image(response)
+                    if response.status_code not in RETRY_STATUSES or attempt >= retries:
+                        status = response.status_code
+                        why = " (the link expired: open the job again)" if status == 403 else ""
+                        raise errors.ApiError(
+                            f"The image could not be downloaded: the storage answered {status}"
+                            f"{why}.",
+                            status=status,
+                        )
+                what = f"status {response.status_code}"
+            delay = self._backoff(attempt)
+            attempt += 1
+            log.info("An image download failed (%s); retry %d of %d", what, attempt, retries)
+            self._sleep(delay)
+
+    def _read_image(self, response: requests.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=256 * 1024):
+                size += len(chunk)
+                if size > MAX_IMAGE_BYTES:
+                    raise errors.ApiError(
+                        f"An image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB: "
+                        "refused, since no generated image is that large."
+                    )
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise self._download_error(exc) from None
+        return b"".join(chunks)
+
+    def _download_error(self, exc: requests.RequestException) -> errors.ApiError:
+        """Words for a failed download; never `str(exc)`, which quotes the signed URL."""
+        if isinstance(exc, requests.exceptions.Timeout):
+            return errors.RequestTimeout(
+                f"The image download did not finish within {self._options.timeout:g} s: "
+                "try again, or raise the request timeout in Settings > Amazon SageMaker."
+            )
+        if isinstance(exc, requests.exceptions.SSLError):
+            return errors.TlsFailed(
+                "The secure connection (TLS) to the image storage failed: check this "
+                "machine's certificates and proxy settings."
+            )
+        if isinstance(exc, requests.ConnectionError):
+            return errors.ConnectionFailed(
+                f"The image storage could not be reached: {_connection_reason(exc)}."
+            )
+        return errors.ApiError(f"The image download failed ({type(exc).__name__}).")
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _page(
@@ -591,15 +791,20 @@ class ApiClient:
         secrets: Iterable[str | None] = (),
         retry: bool = True,
         idempotent: bool = False,
+        headers: dict[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> Any:
         """Send one API call and decode its reply; every failure becomes a redacted ApiError.
 
-        `idempotent` marks a POST whose repetition cannot do harm, so it is retried like a GET.
+        `idempotent` marks a POST whose repetition cannot do harm, so it is retried like a GET
+        (a POST made safe by an `Idempotency-Key` in `headers` is one). `read_timeout` replaces
+        the configured one for a call the server may hold open on purpose (a long poll).
         """
         known = [*secrets, self._api_token, self._access_token, self._refresh_token]
         retry = retry and (method in IDEMPOTENT_METHODS or idempotent)
+        extra = _CallExtras(headers or {}, read_timeout)
         try:
-            return self._call_unredacted(method, path, params, body, auth, retry)
+            return self._call_unredacted(method, path, params, body, auth, retry, extra)
         except errors.ApiError as exc:
             known += [self._access_token, self._refresh_token]
             raise exc.redacted(known) from None
@@ -612,11 +817,12 @@ class ApiClient:
         body: dict[str, Any] | None,
         auth: bool,
         retry: bool,
+        extra: _CallExtras,
     ) -> Any:
         if auth and self._access_token is None and self._refresh_token:
             self._refresh_silently(None)
         token = self._access_token if auth else None
-        response = self._send(method, path, params, body, token, retry)
+        response = self._send(method, path, params, body, token, retry, extra)
         if (
             auth
             and response.status_code == 401
@@ -625,7 +831,7 @@ class ApiClient:
         ):
             response.close()
             self._refresh_silently(token)
-            response = self._send(method, path, params, body, self._access_token, retry)
+            response = self._send(method, path, params, body, self._access_token, retry, extra)
         if auth and response.status_code == 401:
             self._forget_tokens()
         return self._decode(response, method, path)
@@ -649,9 +855,11 @@ class ApiClient:
         body: dict[str, Any] | None,
         bearer: str | None,
         retry: bool,
+        extra: _CallExtras,
     ) -> requests.Response:
         """One HTTP exchange, repeated on transient failures when the call is idempotent."""
         headers = {
+            **extra.headers,
             "x-api-key": self._api_token,
             "Accept": "application/json",
             "User-Agent": self._user_agent,
@@ -659,6 +867,7 @@ class ApiClient:
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         options = self._options
+        read_timeout = extra.read_timeout or options.timeout
         retries = max(0, options.retries) if retry else 0
         attempt = 0
         while True:
@@ -669,18 +878,15 @@ class ApiClient:
                     params=params,
                     json=body,
                     headers=headers,
-                    timeout=(options.connect_timeout, options.timeout),
+                    timeout=(options.connect_timeout, read_timeout),
                     # A redirect would carry the API token to wherever it points, and turn a
                     # POST into a GET; the URL should be fixed instead (see _decode).
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                transient = isinstance(exc, requests.ConnectionError) and not isinstance(
-                    exc, (requests.exceptions.SSLError, requests.exceptions.ReadTimeout)
-                )
-                delay = self._backoff(attempt) if transient and attempt < retries else None
+                delay = self._backoff(attempt) if _transient(exc) and attempt < retries else None
                 if delay is None:
-                    raise self._transport_error(exc, method, path) from None
+                    raise self._transport_error(exc, method, path, read_timeout) from None
                 what = type(exc).__name__
             else:
                 if response.status_code not in RETRY_STATUSES or attempt >= retries:
@@ -712,7 +918,11 @@ class ApiClient:
         return base + random.uniform(0, base / 2)  # noqa: S311 - jitter, not cryptography
 
     def _transport_error(
-        self, exc: requests.RequestException, method: str, path: str
+        self,
+        exc: requests.RequestException,
+        method: str,
+        path: str,
+        read_timeout: float | None = None,
     ) -> errors.ApiError:
         where = self._where
         if isinstance(exc, requests.exceptions.SSLError):
@@ -737,7 +947,8 @@ class ApiClient:
             )
         if isinstance(exc, requests.exceptions.Timeout):
             return errors.RequestTimeout(
-                f"{where} did not answer {method} {path} within {self._options.timeout:g} s. "
+                f"{where} did not answer {method} {path} within "
+                f"{read_timeout or self._options.timeout:g} s. "
                 "Try again; if it keeps happening, raise the request timeout in "
                 "Settings > Amazon SageMaker."
             )
@@ -856,6 +1067,14 @@ class ApiClient:
             f"answered {response.status_code} with {kind}. Check the API URL (copy it from the "
             "stack's outputs, with its stage such as /prod)."
         )
+
+
+def _transient(exc: requests.RequestException) -> bool:
+    """Whether a failed exchange may succeed when repeated: the connection failed, but not
+    on TLS (a certificate stays untrusted) nor after sending (a read timeout)."""
+    return isinstance(exc, requests.ConnectionError) and not isinstance(
+        exc, (requests.exceptions.SSLError, requests.exceptions.ReadTimeout)
+    )
 
 
 def _json_or_none(response: requests.Response) -> Any:

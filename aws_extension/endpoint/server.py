@@ -5,7 +5,8 @@ carry the engine's dependencies only (no pydantic, no ASGI stack to keep in step
 middleware's). Why threads: GET /ping must answer within SageMaker's 2 s while a job holds
 the engine for minutes; torch releases the GIL, so a ping thread answers at once.
 
-- `GET /ping`: 200 `{"status": "ready"}` when the engine can run a job, else 503.
+- `GET /ping`: 200 `{"status": "ready"}` when the engine can run a job, else 503
+  `{"status": "starting"}`, or `{"status": "failed", "detail"}` when it could not start.
 - `POST /invocations`: the runtime's reply, or `{"status", "detail", "code"}` with the
   error's status (4xx: the job's fault; 5xx: the engine's or the storage's).
 """
@@ -64,8 +65,13 @@ class EndpointHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._route("GET"):
             return
-        if self.server.runtime.ready():
+        runtime = self.server.runtime
+        if runtime.ready():
             self._reply(HTTPStatus.OK, {"status": "ready"})
+        elif runtime.start_error is not None:
+            # Never ready: the local stack fails the endpoint at once with this detail.
+            failed = {"status": "failed", "detail": runtime.start_error}
+            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, failed)
         else:
             self._reply(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "starting"})
 

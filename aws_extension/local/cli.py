@@ -21,11 +21,15 @@ import uvicorn
 from fastapi import FastAPI
 
 from aws_extension.local.bootstrap import SUPER_ADMIN, bootstrap
+from aws_extension.local.demo_setup import prepare_demo
 from aws_extension.local.state import LocalState, StateError, default_state_dir, open_state
-from aws_extension.local.sweeper import PeriodicSweep
+from aws_extension.local.sweeper import JOB_SWEEP_INTERVAL, PeriodicSweep
 from aws_extension.middleware.app import create_app
 from aws_extension.middleware.blobs.folder import FolderBlobs
 from aws_extension.middleware.blobs.folder_routes import make_blob_router
+from aws_extension.middleware.compute import Compute
+from aws_extension.middleware.compute.local_endpoints import LocalComputeSettings, LocalEndpoints
+from aws_extension.middleware.compute.local_jobs import LocalJobs
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.records.sqlite import SqliteRecords
 from aws_extension.middleware.security.outbound import OutboundPolicy
@@ -62,7 +66,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="let model imports download from private and loopback addresses (a model"
         " server on this machine or your network); off, only public hosts are fetched",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="make sure a local endpoint and the tiny demo model (random weights, made on the"
+        " spot, no download) exist, so Generate works at once",
+    )
+    parser.add_argument(
+        "--endpoint-python",
+        default=sys.executable,
+        help="interpreter of the local endpoints' runtime processes: one with the engine's"
+        " packages (torch, diffusers: requirements/endpoint.txt) for the diffusers engine"
+        " (default: this one)",
+    )
+    parser.add_argument(
+        "--endpoint-cpu-threads",
+        type=_positive,
+        default=1,
+        help="torch CPU threads of each local diffusers endpoint (default: 1)",
+    )
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("use 1 or more")
+    return value
 
 
 def is_loopback(host: str) -> bool:
@@ -181,19 +211,53 @@ def main(argv: list[str] | None = None) -> int:
         base_url=args.public_url or url,
         secret=state.blob_secret.encode(),
     )
-    app = create_app(config, records, blobs=blobs, signed_routes=make_blob_router(blobs))
+    endpoints = LocalEndpoints(
+        LocalComputeSettings(
+            state_dir=state.directory,
+            python=args.endpoint_python,
+            cpu_threads=args.endpoint_cpu_threads,
+        )
+    )
+    compute = Compute(
+        endpoints,
+        LocalJobs(endpoints, queue_size=config.inferences.local_queue_size),
+        queues_while_creating=True,
+    )
+    app = create_app(
+        config, records, blobs=blobs, signed_routes=make_blob_router(blobs), compute=compute
+    )
     services = app.state.services
+    assert services.endpoints is not None  # built with compute
     assert services.checkpoints is not None  # built with blobs
-    sweep = PeriodicSweep(services.checkpoints.sweep)
+    assert services.inferences is not None  # built with compute and blobs
+    sweeps = [
+        PeriodicSweep(services.checkpoints.sweep),
+        PeriodicSweep(services.inferences.sweep, JOB_SWEEP_INTERVAL),
+    ]
     try:
         password = bootstrap(records, PasswordHasher(config.scrypt))
+        # Jobs a previous run left queued or running died with its workers.
+        services.inferences.fail_leftovers()
+        # The endpoints that ran when the stack stopped run again.
+        services.endpoints.resume()
         print_banner(url, state, password)
-        sweep.start()
+        for sweep in sweeps:
+            sweep.start()
+        if args.demo:
+            # In the background: making the model imports torch (seconds), and the server
+            # should answer meanwhile.
+            threading.Thread(
+                target=prepare_demo,
+                args=(services, args.endpoint_python),
+                name="demo-setup",
+                daemon=True,
+            ).start()
         serve(app, sock)
     except KeyboardInterrupt:
         pass
     finally:
-        sweep.stop()
+        for sweep in sweeps:
+            sweep.stop()
         services.close()
         records.close()
         sock.close()

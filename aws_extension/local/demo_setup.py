@@ -75,9 +75,12 @@ def ensure_demo_endpoint(services: Services) -> None:
     endpoints.create(
         _SYSTEM,
         name=DEMO_ENDPOINT_NAME,
-        endpoint_type="async",
+        type="async",
         instance_type=LOCAL_INSTANCE_TYPE,
         initial_instance_count=1,
+        autoscaling=None,
+        concurrency_per_instance=1,
+        allowed_roles=(),
         engine="diffusers",
     )
 

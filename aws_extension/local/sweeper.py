@@ -1,7 +1,10 @@
-"""The local stack's housekeeping: run a sweep at start-up and then every few minutes.
+"""The local stack's housekeeping: run each sweep at start-up and then periodically.
 
-On AWS a scheduled invocation calls the same sweep (and an S3 lifecycle rule backs it up);
-the local stack has no scheduler, so a daemon thread does it while the server runs.
+Two sweeps run: the models' (abandoned uploads, judged in hours: every 10 minutes) and the
+inference jobs' (jobs past their deadline, judged in minutes: every minute). On AWS a
+scheduled invocation calls the same sweeps (and an S3 lifecycle rule backs the first one
+up); the local stack has no scheduler, so a daemon thread per sweep does it while the
+server runs.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-#: Seconds between sweeps: abandoned uploads are judged in hours, so minutes are plenty.
+#: Seconds between sweeps of models: abandoned uploads are judged in hours.
 SWEEP_INTERVAL = 600.0
+#: Seconds between sweeps of inference jobs: a job's deadline is half an hour locally, and
+#: a read of an overdue job fails it at once anyway.
+JOB_SWEEP_INTERVAL = 60.0
 
 
 class PeriodicSweep:
@@ -38,6 +44,6 @@ class PeriodicSweep:
                 self._sweep()
             except Exception:
                 # A failed sweep is retried next time; it must not end the housekeeping.
-                logger.exception("The sweep of abandoned uploads failed")
+                logger.exception("A periodic sweep failed")
             if self._stop.wait(self._interval):
                 return

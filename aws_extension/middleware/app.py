@@ -17,16 +17,35 @@ from fastapi.routing import APIRoute
 from aws_extension.contract import API_VERSION
 from aws_extension.middleware.api_key import ApiKeyGate
 from aws_extension.middleware.blobs import Blobs
+from aws_extension.middleware.compute import Compute
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.errors import install_error_handlers
 from aws_extension.middleware.openapi import install_openapi
 from aws_extension.middleware.records import Records
-from aws_extension.middleware.routers import auth, checkpoints, me, ping, roles, users
+from aws_extension.middleware.routers import (
+    auth,
+    checkpoints,
+    endpoints,
+    inferences,
+    me,
+    ping,
+    roles,
+    users,
+)
 from aws_extension.middleware.security.outbound import Resolver, system_resolver
 from aws_extension.middleware.services import Services
 
 #: Every router of the API, in the order they are documented.
-ROUTERS = (ping.router, auth.router, me.router, roles.router, users.router, checkpoints.router)
+ROUTERS = (
+    ping.router,
+    auth.router,
+    me.router,
+    roles.router,
+    users.router,
+    checkpoints.router,
+    endpoints.router,
+    inferences.router,
+)
 
 DESCRIPTION = """\
 REST API of sd-webui-sagemaker. Every request needs the deployment's API token in
@@ -44,21 +63,26 @@ def create_app(
     blobs: Blobs | None = None,
     signed_routes: APIRouter | None = None,
     resolver: Resolver = system_resolver,
+    compute: Compute | None = None,
 ) -> FastAPI:
     """`clock` returns the time in epoch seconds; tests pass a fake one to move time.
 
     `blobs` stores model files; without it the `/checkpoints` routes answer 503.
     `signed_routes` are routes whose signed URLs are their own credential (the local stack's
     `blobs.folder_routes`): mounted without the API-key gate. `resolver` resolves the hosts
-    of model imports; tests point names at local servers with it. Call
-    `app.state.services.close()` when done with the app: it stops running imports.
+    of model imports; tests point names at local servers with it. `compute` runs endpoints
+    and jobs (the local stack's runtime processes, or SageMaker); without it `/endpoints`
+    answers 503, and the app owns it: call `app.state.services.close()` when done with the
+    app, which stops running imports and the compute.
     """
     app = FastAPI(
         title="sd-webui-sagemaker middleware",
         version=API_VERSION,
         description=DESCRIPTION,
     )
-    app.state.services = Services.build(config, records, clock, blobs=blobs, resolver=resolver)
+    app.state.services = Services.build(
+        config, records, clock, blobs=blobs, resolver=resolver, compute=compute
+    )
     for router in ROUTERS:
         app.include_router(router)
     open_prefixes = []

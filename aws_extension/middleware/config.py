@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aws_extension.middleware.checkpoint_policy import CheckpointPolicy
+from aws_extension.middleware.inference_policy import InferencePolicy
 from aws_extension.middleware.security.outbound import OutboundPolicy
 from aws_extension.middleware.security.passwords import ScryptParams
 from aws_extension.middleware.security.throttle import ThrottlePolicy
@@ -44,6 +45,8 @@ class Config:
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     #: Model sizes, part size, URL lifetime and the deadlines of the sweep.
     checkpoints: CheckpointPolicy = field(default_factory=CheckpointPolicy)
+    #: Deadlines, limits and long-poll pacing of inference jobs.
+    inferences: InferencePolicy = field(default_factory=InferencePolicy)
     #: What model imports may fetch (SSRF guard) and their time limits.
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
     #: DynamoDB table of the records on AWS; None for the embedded stack.

@@ -26,6 +26,7 @@ from aws_extension.contract import (
     ERROR_INVALID,
     ERROR_INVALID_API_KEY,
     ERROR_INVALID_TOKEN,
+    ERROR_NO_ENDPOINT,
     ERROR_NOT_AUTHENTICATED,
     ERROR_NOT_FOUND,
     ERROR_PERMISSION_DENIED,
@@ -97,6 +98,12 @@ class DuplicateContent(Conflict):
 
     def extra(self) -> dict[str, Any]:
         return {"existing_id": self.existing_id}
+
+
+class NoEndpoint(Conflict):
+    """No endpoint the caller may use can take a job now (`no_endpoint`, 409)."""
+
+    code = ERROR_NO_ENDPOINT
 
 
 class TooLarge(DomainError):

@@ -8,11 +8,14 @@ import gradio as gr
 
 from aws_extension.ui.connection_panel import ConnectionPanel
 from aws_extension.ui.context import UiContext
+from aws_extension.ui.endpoints_panel import EndpointsPanel
+from aws_extension.ui.history_panel import HistoryPanel
 from aws_extension.ui.model_uploads import ModelUploads
 from aws_extension.ui.models_panel import ModelsPanel
 from aws_extension.ui.password_panel import PasswordPanel
 from aws_extension.ui.roles_panel import RolesPanel
 from aws_extension.ui.sessions import UserSessions
+from aws_extension.ui.txt2img_panel import Txt2ImgPanel
 from aws_extension.ui.users_panel import UsersPanel
 from aws_extension.ui.views import SignInHint
 
@@ -40,10 +43,15 @@ class TabPanels:
     hint: SignInHint
     uploads: ModelUploads
     models: ModelsPanel
+    endpoints_hint: SignInHint
+    endpoints: EndpointsPanel
+    txt2img: Txt2ImgPanel
+    history: HistoryPanel
 
 
 def build_panels(context: UiContext, sessions: UserSessions, blocks: gr.Blocks) -> TabPanels:
-    """The sub-tabs "API and User Settings" and "Cloud Models Management", wired together.
+    """The sub-tabs "API and User Settings", "Cloud Models Management", "Inference Endpoint
+    Management" and "txt2img on SageMaker", wired together.
 
     Every part follows the sign-in of the first sub-tab, so the connection is wired once
     all parts exist: gradio needs every component an event changes when it is wired.
@@ -57,7 +65,25 @@ def build_panels(context: UiContext, sessions: UserSessions, blocks: gr.Blocks) 
     )
     uploads = ModelUploads(context, sessions)
     models = ModelsPanel(context, sessions)
-    views = [password, roles, users, hint, uploads, models]
+    endpoints_hint = SignInHint(
+        "sagemaker_endpoints_sign_in",
+        "Sign in on the API and User Settings tab to see and deploy endpoints.",
+    )
+    endpoints = EndpointsPanel(context, sessions)
+    txt2img = Txt2ImgPanel(context, sessions)
+    history = HistoryPanel(context, sessions)
+    views = [
+        password,
+        roles,
+        users,
+        hint,
+        uploads,
+        models,
+        endpoints_hint,
+        endpoints,
+        txt2img,
+        history,
+    ]
     connection = ConnectionPanel(context, sessions, views)
     with gr.Tabs(elem_id="sagemaker_tabs"):
         with gr.Tab("API and User Settings", elem_id="sagemaker_settings_tab"):
@@ -69,11 +95,40 @@ def build_panels(context: UiContext, sessions: UserSessions, blocks: gr.Blocks) 
             hint.build()
             uploads.build()
             models.build()
+        with gr.Tab("Inference Endpoint Management", elem_id="sagemaker_endpoints_tab"):
+            endpoints_hint.build()
+            endpoints.build()
+        with gr.Tab("txt2img on SageMaker", elem_id="sagemaker_txt2img_tab"):
+            txt2img.build()
+            history.build()
     connection.wire(blocks)
     for change in roles.changes:
         change.then(users.on_roles_changed, inputs=None, outputs=[users.roles]).then(
             models.on_roles_changed, inputs=None, outputs=[models.roles]
-        )
+        ).then(endpoints.on_roles_changed, inputs=None, outputs=[endpoints.roles])
+    picks = txt2img.list_inputs
     for change in uploads.changes:
-        change.then(models.on_refresh, inputs=[models.state], outputs=models.listing_outputs)
-    return TabPanels(connection, password, roles, users, hint, uploads, models)
+        change.then(models.on_refresh, inputs=[models.state], outputs=models.listing_outputs).then(
+            txt2img.on_models_changed, inputs=picks, outputs=txt2img.list_outputs
+        )
+    models.deleted.then(txt2img.on_models_changed, inputs=picks, outputs=txt2img.list_outputs)
+    for change in endpoints.changes:
+        change.then(
+            txt2img.on_endpoints_changed, inputs=[txt2img.endpoint], outputs=[txt2img.endpoint]
+        )
+    txt2img.generated.then(
+        history.on_refresh, inputs=[history.state], outputs=history.listing_outputs
+    )
+    return TabPanels(
+        connection,
+        password,
+        roles,
+        users,
+        hint,
+        uploads,
+        models,
+        endpoints_hint,
+        endpoints,
+        txt2img,
+        history,
+    )

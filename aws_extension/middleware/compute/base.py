@@ -51,6 +51,10 @@ class EndpointState:
 class EndpointBackend(ABC):
     #: The instance types this backend offers, in the order the UI lists them.
     instance_types: tuple[str, ...]
+    #: Whether `describe` is free (no API call): the service then re-reads InService
+    #: endpoints on every read too, so a local runtime that died shows as Failed at once.
+    #: SageMaker's InService endpoints are kept current by EventBridge events instead.
+    cheap_describe: bool = False
 
     @abstractmethod
     def create(self, spec: EndpointSpec) -> dict[str, Any]:
@@ -69,8 +73,23 @@ class EndpointBackend(ABC):
     def in_service(self, spec: EndpointSpec, refs: dict[str, Any]) -> None:  # noqa: B027
         """Called once when the endpoint first reaches InService (autoscaling setup)."""
 
+    def resume(self, spec: EndpointSpec, refs: dict[str, Any]) -> None:  # noqa: B027
+        """Called at start-up for every endpoint the records hold that should be running:
+        the local backend starts its runtime process again; SageMaker's endpoints run on
+        their own."""
+
     def close(self) -> None:  # noqa: B027
         """Stop what the backend runs in this process."""
+
+
+def job_prefix(job_id: str) -> str:
+    """Where a job's objects live in the blob store: its images, and its SageMaker input."""
+    return f"inferences/{job_id}/"
+
+
+def job_input_key(job_id: str) -> str:
+    """The invocation body of an async SageMaker job, which SageMaker reads from S3."""
+    return f"{job_prefix(job_id)}input.json"
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,21 @@ class JobSubmission:
     body: dict[str, Any]
     #: Epoch seconds after which nobody waits for the result any more.
     deadline: float
+
+
+#: `error_code`s of failed jobs beside the runtime's own (`invalid`, `fetch_failed`,
+#: `checksum_mismatch`, `engine_error`, `unavailable`, `internal`; endpoint/errors.py):
+#: no result before the job's deadline;
+JOB_ERROR_DEADLINE = "deadline"
+#: the endpoint cannot take jobs (it failed, was deleted, or never became ready);
+JOB_ERROR_ENDPOINT_UNAVAILABLE = "endpoint_unavailable"
+#: the endpoint was reached but its answer was no result (connection lost, a SageMaker
+#: failure without the runtime's own error);
+JOB_ERROR_ENDPOINT = "endpoint_error"
+#: the endpoint answered something that is not a runtime reply (no images, not PNG ...);
+JOB_ERROR_INVALID_REPLY = "invalid_reply"
+#: the process running the job stopped (the local stack was stopped meanwhile).
+JOB_ERROR_INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)

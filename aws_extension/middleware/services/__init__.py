@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aws_extension.middleware.blobs import Blobs
+from aws_extension.middleware.compute import Compute
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.records import Records
 from aws_extension.middleware.security.outbound import Fetcher, Resolver, system_resolver
@@ -15,6 +16,8 @@ from aws_extension.middleware.security.tokens import TokenSigner
 from aws_extension.middleware.services.access import Access
 from aws_extension.middleware.services.auth import AuthService
 from aws_extension.middleware.services.checkpoints import CheckpointService
+from aws_extension.middleware.services.endpoints import EndpointService
+from aws_extension.middleware.services.inferences import InferenceService
 from aws_extension.middleware.services.roles import RoleService
 from aws_extension.middleware.services.users import UserService
 
@@ -28,6 +31,12 @@ class Services:
     roles: RoleService
     #: None when the app was built without blob storage (the routes then answer 503).
     checkpoints: CheckpointService | None = None
+    #: None when the app was built without compute (the endpoint routes then answer 503).
+    endpoints: EndpointService | None = None
+    #: The compute the app was given; the app owns it and closes it in `close`.
+    compute: Compute | None = None
+    #: None without compute or blobs (the inference routes then answer 503).
+    inferences: InferenceService | None = None
 
     @classmethod
     def build(
@@ -38,6 +47,7 @@ class Services:
         *,
         blobs: Blobs | None = None,
         resolver: Resolver = system_resolver,
+        compute: Compute | None = None,
     ) -> Services:
         access = Access(records)
         hasher = PasswordHasher(config.scrypt)
@@ -58,14 +68,29 @@ class Services:
             checkpoints = CheckpointService(
                 records, access, blobs, config.checkpoints, fetcher, clock
             )
+        endpoints = None
+        if compute is not None:
+            endpoints = EndpointService(records, access, compute, clock)
+        inferences = None
+        if endpoints is not None and compute is not None and checkpoints is not None:
+            assert blobs is not None  # checkpoints are built only with blobs
+            inferences = InferenceService(
+                records, blobs, checkpoints, endpoints, compute, config.inferences, clock
+            )
+            endpoints.on_deleted.append(inferences.endpoint_deleted)
         return cls(
             auth=auth,
             users=users,
             roles=RoleService(records, access, clock),
             checkpoints=checkpoints,
+            endpoints=endpoints,
+            compute=compute,
+            inferences=inferences,
         )
 
     def close(self) -> None:
         """Stop background work (running imports); the app answers nothing afterwards."""
         if self.checkpoints is not None:
             self.checkpoints.close()
+        if self.compute is not None:
+            self.compute.close()

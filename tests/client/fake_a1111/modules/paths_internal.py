@@ -20,4 +20,5 @@ models_path = (
     cmd_opts_pre.models_dir if cmd_opts_pre.models_dir else os.path.join(data_path, "models")
 )
 extensions_dir = os.path.join(data_path, "extensions")
+default_output_dir = os.path.join(data_path, "outputs")
 extensions_builtin_dir = os.path.join(script_path, "extensions-builtin")

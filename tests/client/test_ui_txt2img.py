@@ -1,0 +1,365 @@
+"""The txt2img sub-tab: Generate, its gallery, Cancel, and the history, against a real stack.
+
+The module's stack runs local endpoints with the engine environment's interpreter (torch,
+diffusers), so a job really runs: on the demo model (the tiny random SD 1.x checkpoint the
+runtime's `make-demo-model` writes, uploaded like any model) on a local `diffusers` endpoint.
+Each test signs in as a user of its own, so its history holds its own jobs only. The test
+that cancels a long job comes last: the runtime works on it until the stack stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from PIL import Image
+
+from aws_extension.client.api import ApiClient
+from aws_extension.client.uploader import Uploader
+from aws_extension.contract import ENDPOINT_FAILED, ENDPOINT_IN_SERVICE
+from aws_extension.ui.feedback import notice
+from aws_extension.ui.model_choices import AUTOMATIC_ENDPOINT, NO_VAE, model_label
+from aws_extension.ui.paging import PageState
+from aws_extension.ui.txt2img_panel import NO_CHECKPOINT, NOT_ALLOWED, SIGN_IN
+from tests.client.conftest import OPTIONS, ROOT, Server, model_bytes
+from tests.client.tab_support import REQUEST, cells, connect, visible
+from tests.support.local_stack import Stack, running_stack, stack_python
+
+#: Names the engine environment's interpreter (torch 2.13.0 CPU, diffusers).
+ENGINE_PYTHON_ENV = "SAGEMAKER_ENGINE_PYTHON"
+NOX_ENGINE_PYTHON = ROOT / ".nox" / "endpoint" / "bin" / "python"
+#: Bound on a runtime process's start (importing torch on a busy machine) and first job.
+READY_TIMEOUT = 300.0
+ENDPOINT = "tiny"
+
+
+def engine_python() -> str:
+    python = os.environ.get(ENGINE_PYTHON_ENV)
+    if python:
+        return python
+    if NOX_ENGINE_PYTHON.exists():
+        return str(NOX_ENGINE_PYTHON)
+    pytest.fail(
+        f"{ENGINE_PYTHON_ENV} is not set and {NOX_ENGINE_PYTHON} does not exist: these tests "
+        "run local endpoints with the engine environment (python3 -m nox -s endpoint makes it)."
+    )
+
+
+class Progress:
+    """Stands in for gr.Progress: records what it is told; `reported` is set at the first
+    report of a submitted job."""
+
+    def __init__(self) -> None:
+        self.descriptions: list[str] = []
+        self.reported = threading.Event()
+
+    def __call__(self, fraction: float | None, desc: str | None = None) -> None:
+        self.descriptions.append(desc or "")
+        if (desc or "").startswith("Job "):
+            self.reported.set()
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The module's stack with the demo model Active and a local endpoint in service."""
+
+    stack: Stack
+    admin: ApiClient
+    model: dict
+
+    def server(self, roles: list[str]) -> Server:
+        """A `Server` signing in as a new user with `roles`."""
+        login = self._admin_side().add_user("artist", roles)
+        return Server(self.stack, self.admin, login.username, login.password)
+
+    def role(self, prefix: str, permissions: list[str]) -> str:
+        return self._admin_side().add_role(prefix, permissions)
+
+    def _admin_side(self) -> Server:
+        return Server(self.stack, self.admin, self.stack.username, self.stack.password)
+
+
+def _demo_model(folder: Path) -> Path:
+    made = subprocess.run(
+        [engine_python(), "-m", "aws_extension.endpoint", "make-demo-model", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=READY_TIMEOUT,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    return Path(json.loads(made.stdout.strip().splitlines()[-1])["path"])
+
+
+def _wait_in_service(admin: ApiClient, name: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        endpoint = admin.get_endpoint(name)
+        if endpoint["status"] == ENDPOINT_IN_SERVICE:
+            return
+        if endpoint["status"] == ENDPOINT_FAILED:
+            pytest.fail(f"the local endpoint failed: {endpoint['failure_reason']}")
+        time.sleep(0.5)
+    pytest.fail(f"the local endpoint was not in service after {READY_TIMEOUT} s")
+
+
+@pytest.fixture(scope="module")
+def generation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generation]:
+    folder = tmp_path_factory.mktemp("generation")
+    options = ("--endpoint-python", engine_python())
+    with (
+        running_stack(folder / "state", *options, python=stack_python()) as stack,
+        ApiClient(stack.url, stack.api_token, options=OPTIONS) as admin,
+    ):
+        admin.login(stack.username, stack.password)
+        with Uploader(admin, folder / "upload-state") as uploader:
+            result = uploader.upload(_demo_model(folder / "model"), "Stable-diffusion")
+        assert result.checkpoint is not None
+        admin.create_endpoint(name=ENDPOINT, instance_type="local", allowed_roles=["admin"])
+        _wait_in_service(admin, ENDPOINT)
+        yield Generation(stack, admin, result.checkpoint)
+
+
+@pytest.fixture
+def artist(generation: Generation) -> Server:
+    """A user of the role `admin` (every permission), with no job yet."""
+    return generation.server(["admin"])
+
+
+def _generate(tab, shown: dict, progress: Progress | None = None, **given) -> dict:
+    """Click Generate with the panel's lists as signing in filled them, small and fast."""
+    t = tab.txt2img
+    fields = {
+        "prompt": "a red fox",
+        "negative_prompt": "blurry",
+        "sampler": "Euler a",
+        "scheduler": "Automatic",
+        "steps": 2,
+        "cfg_scale": 7.0,
+        "width": 64,
+        "height": 64,
+        "seed": 1234,
+        "batch_size": 2,
+        "batch_count": 1,
+        "checkpoint": shown[t.checkpoint]["value"],
+        "loras": [],
+        "lora_weight": 1.0,
+        "vae": NO_VAE,
+        "endpoint": AUTOMATIC_ENDPOINT,
+        "choices": shown[t.choices],
+        **given,
+    }
+    return t.on_generate(**fields, request=REQUEST, progress=progress or Progress())
+
+
+def test_the_panel_offers_the_active_models_and_the_endpoints(generation, artist, tab):
+    shown = connect(tab, artist)
+
+    t = tab.txt2img
+    assert visible(shown[t.notice]) is False
+    assert visible(shown[t.panel]) is True
+    label = model_label(generation.model)
+    assert shown[t.checkpoint]["choices"] == [label]
+    assert shown[t.checkpoint]["value"] == label
+    assert shown[t.loras]["choices"] == []
+    assert shown[t.vae]["choices"] == [NO_VAE]
+    assert shown[t.endpoint]["choices"] == [AUTOMATIC_ENDPOINT, ENDPOINT]
+    assert visible(shown[tab.history.panel]) is True
+    assert cells(shown[tab.history.table]) == []
+
+
+def test_generate_shows_the_images_with_their_infotext_and_seed(artist, tab):
+    shown = connect(tab, artist)
+    progress = Progress()
+
+    updates = _generate(tab, shown, progress, endpoint=ENDPOINT)
+
+    t = tab.txt2img
+    assert "2 images in" in updates[t.status]
+    assert f"on {ENDPOINT} (seeds 1234, 1235)" in updates[t.status]
+    (first, first_caption), (second, second_caption) = updates[t.gallery]
+    assert second.size == (64, 64)
+    assert isinstance(first, Image.Image)
+    assert first.size == (64, 64)
+    assert (first_caption, second_caption) == ("Seed 1234", "Seed 1235")
+    infotexts = updates[t.infotexts]
+    assert updates[t.infotext] == infotexts[0]
+    assert infotexts[0].startswith("a red fox\nNegative prompt: blurry\n")
+    assert "Steps: 2, Sampler: Euler a" in infotexts[0]
+    assert "Seed: 1234" in infotexts[0]
+    assert "Seed: 1235" in infotexts[1]
+    # Saved from the gallery, an image carries its infotext where A1111 writes it.
+    assert first.info["parameters"] == infotexts[0]
+    assert progress.reported.is_set()
+    assert any(ENDPOINT in words for words in progress.descriptions)
+
+    picked = t.on_image(infotexts, SimpleNamespace(index=1))
+    assert picked == {t.infotext: infotexts[1]}
+
+
+def test_the_history_lists_the_job_and_reopens_it(artist, tab):
+    shown = connect(tab, artist)
+    _generate(tab, shown, prompt="a blue heron", batch_size=1)
+
+    h = tab.history
+    listed = h.on_refresh(PageState(), REQUEST)
+
+    (row,) = cells(listed[h.table])
+    assert row[1:5] == ["succeeded", "a blue heron", "1", ENDPOINT]
+    assert row[0].endswith(" UTC")
+    ((thumbnail, caption),) = listed[h.thumbnails]
+    assert isinstance(thumbnail, Image.Image)
+    assert caption == "succeeded · a blue heron"
+
+    reopened = h.on_select(listed[h.items], SimpleNamespace(index=0), REQUEST)
+
+    assert reopened[h.job_id] == listed[h.items][0]["id"]
+    assert "succeeded" in reopened[h.details]
+    ((image, image_caption),) = reopened[h.gallery]
+    assert image.size == (64, 64)
+    assert image_caption.startswith("Seed ")
+    assert reopened[h.infotext].startswith("a blue heron\n")
+
+
+def test_a_job_that_fails_says_why_and_stays_in_the_history(generation, artist, tab, tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(model_bytes("broken"))
+    with Uploader(generation.admin, tmp_path / "state") as uploader:
+        lora = uploader.upload(broken, "Lora").checkpoint
+    shown = connect(tab, artist)
+    t = tab.txt2img
+    label = model_label(lora)
+    assert shown[t.loras]["choices"] == [label]
+
+    updates = _generate(tab, shown, loras=[label], lora_weight=0.5)
+
+    assert "Error: Job " in updates[t.status]
+    assert f"failed on endpoint {ENDPOINT}" in updates[t.status]
+    assert updates[t.gallery] == []
+    listed = tab.history.on_refresh(PageState(), REQUEST)
+    (row,) = cells(listed[tab.history.table])
+    assert row[1].startswith("failed: ")
+    job = listed[tab.history.items][0]
+    assert job["models"]["Lora"][0]["weight"] == 0.5
+
+
+def test_history_delete_asks_first_then_removes_the_job(artist, tab):
+    shown = connect(tab, artist)
+    _generate(tab, shown, prompt="an old lighthouse", batch_size=1)
+    h = tab.history
+    listed = h.on_refresh(PageState(), REQUEST)
+    job_id = listed[h.items][0]["id"]
+    h.on_select(listed[h.items], SimpleNamespace(index=[0, 2]), REQUEST)
+
+    asked = h.on_delete(job_id, listed[h.items])
+    assert "Delete job <b>an old lighthouse (" in asked[h.confirm_text]
+    assert "and its images</b>?" in asked[h.confirm_text]
+
+    done = h.on_confirm_delete(asked[h.pending], PageState(), listed[h.items], REQUEST)
+
+    assert "Deleted job" in done[h.status]
+    assert cells(done[h.table]) == []
+    assert done[h.thumbnails] == []
+    assert done[h.gallery] == []
+    assert done[h.job_id] == ""
+
+
+def test_cancelling_a_finished_job_is_refused_in_words(artist, tab):
+    shown = connect(tab, artist)
+    _generate(tab, shown, batch_size=1)
+    h = tab.history
+    listed = h.on_refresh(PageState(), REQUEST)
+
+    updates = h.on_cancel_job(listed[h.items][0]["id"], PageState(), REQUEST)
+
+    assert set(updates) == {h.status}
+    assert "Error:" in updates[h.status]
+    assert "Pick a job in the history first." in h.on_cancel_job("", PageState(), REQUEST)[h.status]
+
+
+def test_missing_picks_are_said_before_anything_is_sent(artist, tab):
+    shown = connect(tab, artist)
+    t = tab.txt2img
+
+    no_checkpoint = _generate(tab, shown, checkpoint=None)
+    stale = _generate(tab, shown, loras=["gone.safetensors [0123456789]"])
+    bad_seed = _generate(tab, shown, seed=1.5)
+
+    assert NO_CHECKPOINT in no_checkpoint[t.status]
+    assert "gone.safetensors [0123456789] is no longer listed" in stale[t.status]
+    assert "click Refresh lists" in stale[t.status]
+    assert "seed (-1 for a random one) must be a whole number" in bad_seed[t.status]
+    assert artist.admin.list_inferences(user=artist.username).items == []
+
+
+def test_without_an_endpoint_one_may_use_the_server_says_where_to_deploy(generation, tab):
+    artists = generation.role("artists", ["inference:all"])
+    ann = generation.server([artists])  # the endpoint is for the role admin only
+    shown = connect(tab, ann)
+    assert shown[tab.txt2img.endpoint]["choices"] == [AUTOMATIC_ENDPOINT]
+
+    updates = _generate(tab, shown)
+
+    assert "No endpoint you may use is in service" in updates[tab.txt2img.status]
+    assert "Inference Endpoint Management" in updates[tab.txt2img.status]
+
+
+def test_without_inference_all_the_sub_tab_says_so(generation, tab):
+    managers = generation.role("managers", ["checkpoint:all"])
+    cleo = generation.server([managers])
+
+    shown = connect(tab, cleo)
+
+    assert visible(shown[tab.txt2img.panel]) is False
+    assert visible(shown[tab.txt2img.notice]) is True
+    assert NOT_ALLOWED in shown[tab.txt2img.notice]["value"]
+    assert visible(shown[tab.history.panel]) is False
+
+
+def test_signed_out_the_sub_tab_says_where_to_sign_in(artist, tab):
+    shown = connect(tab, artist)
+    _generate(tab, shown, batch_size=1)
+
+    updates = tab.connection.on_sign_out(REQUEST)
+
+    t = tab.txt2img
+    assert visible(updates[t.panel]) is False
+    assert SIGN_IN in updates[t.notice]["value"]
+    assert updates[t.gallery] == []
+    assert updates[t.checkpoint]["choices"] == []
+    assert cells(updates[tab.history.table]) == []
+    assert updates[tab.history.thumbnails] == []
+
+
+def test_cancel_stops_the_running_job(artist, tab):
+    """Last: the runtime works on the cancelled job until the stack stops."""
+    shown = connect(tab, artist)
+    t = tab.txt2img
+    assert t.on_cancel(REQUEST) == {t.status: notice("Nothing is running on this page.")}
+    progress = Progress()
+    outcome: dict = {}
+    big = {"steps": 150, "width": 512, "height": 512, "batch_size": 8, "batch_count": 16}
+    running = threading.Thread(
+        target=lambda: outcome.update(_generate(tab, shown, progress, **big)), daemon=True
+    )
+    running.start()
+    assert progress.reported.wait(READY_TIMEOUT)
+
+    assert t.on_cancel(REQUEST) == {t.status: notice("Cancelling…")}
+
+    running.join(READY_TIMEOUT)
+    assert not running.is_alive()
+    assert outcome[t.status] == notice("Cancelled.")
+    assert outcome[t.gallery] == []
+    (job,) = artist.admin.list_inferences(user=artist.username).items
+    assert job["status"] == "cancelled"
