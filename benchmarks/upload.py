@@ -45,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.local_stack import LocalStack  # noqa: E402
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 REGION = "us-east-1"
@@ -204,37 +206,6 @@ def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) another process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class LocalStack:
-    def __init__(self, state_dir: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "aws_extension", "local", "--port", "0"]
-        self.process = subprocess.Popen(
-            [*command, "--state-dir", str(state_dir)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        fields: dict[str, str] = {}
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 30
-        for line in self.process.stdout:
-            label, _, value = line.partition(":")
-            fields[label.strip()] = value.strip()
-            if line.strip() == "Press Ctrl-C to stop." or time.monotonic() > deadline:
-                break
-        self.url, self.token, self.password = (
-            fields["API URL"],
-            fields["API token"],
-            fields["Password"],
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:
