@@ -205,12 +205,12 @@ def follow(
     had already finished, whose record is then returned. After `timeout` seconds (counted
     from `started`, a `clock()` reading) the job is cancelled and `JobTimedOut` raised.
     """
-    watch = _Watch(client, job_id, on_progress, clock, clock() if started is None else started)
+    watch = _Watch(job_id, on_progress, clock, clock() if started is None else started)
     deadline = watch.started + timeout
-    if first is not None:
-        watch.report(first)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sagemaker-job")
     try:
+        if first is not None:
+            watch.report(first)
         failures = 0
         while True:
             if should_stop is not None and should_stop():
@@ -301,7 +301,6 @@ class _Watch:
 
     def __init__(
         self,
-        client: ApiClient,
         job_id: str,
         callback: ProgressCallback | None,
         clock: Callable[[], float],

@@ -19,6 +19,7 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from aws_extension.endpoint.engines.base import Engine
@@ -66,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--webui-python", default=_env("WEBUI_PYTHON"))
     serve.add_argument("--webui-args", default=_env("WEBUI_ARGS", ""), help="extra A1111 flags")
     serve.add_argument("--log-level", default=_env("ENDPOINT_LOG_LEVEL", "INFO"))
+    serve.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="stop when standard input closes: the local stack keeps a pipe open, so its"
+        " runtimes end with it even when it is killed",
+    )
     demo = commands.add_parser("make-demo-model", help="write the tiny random demo checkpoint")
     demo.add_argument("folder", type=Path)
     demo.add_argument("--seed", type=int, default=0)
@@ -113,6 +120,8 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.exit_with_stdin:
+        threading.Thread(target=_stop_at_eof, args=(stop,), name="stdin-watch", daemon=True).start()
     threading.Thread(target=runtime.start, name="engine-start", daemon=True).start()
     try:
         server.serve_forever()
@@ -120,6 +129,13 @@ def serve(args: argparse.Namespace) -> int:
         server.server_close()
         runtime.close()
     return 0
+
+
+def _stop_at_eof(stop: Callable[[], None]) -> None:
+    """Read standard input until it closes (the parent process ended), then stop."""
+    while sys.stdin.buffer.read(4096):
+        pass
+    stop()
 
 
 def main(argv: list[str] | None = None) -> int:

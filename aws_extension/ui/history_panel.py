@@ -104,6 +104,7 @@ class HistoryPanel(RecordsPanel):
         self.thumbnails = gr.Gallery(
             label="Jobs on this page (click one to reopen it)",
             columns=8,
+            height=240,
             object_fit="contain",
             allow_preview=False,
             elem_id="sagemaker_history_thumbnails",
@@ -120,6 +121,7 @@ class HistoryPanel(RecordsPanel):
         self.gallery = gr.Gallery(
             label="Images of the picked job",
             columns=4,
+            height=360,
             object_fit="contain",
             elem_id="sagemaker_history_gallery",
         )

@@ -131,10 +131,10 @@ class Txt2ImgPanel:
     def _build_settings(self) -> None:
         with gr.Row(elem_classes="sagemaker-pager"):
             self.checkpoint = gr.Dropdown(
-                choices=[], label="Cloud checkpoint", elem_id="sagemaker_txt2img_checkpoint"
-            )
-            self.vae = gr.Dropdown(
-                choices=[NO_VAE], value=NO_VAE, label="VAE", elem_id="sagemaker_txt2img_vae"
+                choices=[],
+                label="Cloud checkpoint",
+                scale=4,
+                elem_id="sagemaker_txt2img_checkpoint",
             )
             self.refresh = gr.Button(
                 "Refresh lists",
@@ -142,6 +142,16 @@ class Txt2ImgPanel:
                 scale=0,
                 min_width=130,
                 elem_id="sagemaker_txt2img_refresh",
+            )
+        with gr.Row():
+            self.vae = gr.Dropdown(
+                choices=[NO_VAE], value=NO_VAE, label="VAE", elem_id="sagemaker_txt2img_vae"
+            )
+            self.endpoint = gr.Dropdown(
+                choices=[AUTOMATIC_ENDPOINT],
+                value=AUTOMATIC_ENDPOINT,
+                label="Endpoint (Automatic: the first in service you may use)",
+                elem_id="sagemaker_txt2img_endpoint",
             )
         with gr.Row():
             self.loras = gr.Dropdown(
@@ -228,12 +238,6 @@ class Txt2ImgPanel:
             self.seed = gr.Number(
                 value=-1, precision=0, label="Seed (-1: random)", elem_id="sagemaker_txt2img_seed"
             )
-        self.endpoint = gr.Dropdown(
-            choices=[AUTOMATIC_ENDPOINT],
-            value=AUTOMATIC_ENDPOINT,
-            label="Endpoint (Automatic: the first in service you may use)",
-            elem_id="sagemaker_txt2img_endpoint",
-        )
 
     @property
     def generate_inputs(self) -> list[Any]:

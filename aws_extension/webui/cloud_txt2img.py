@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_extension.client import errors
-from aws_extension.client.jobs import JobCancelled, JobProgress, JobResult, Txt2ImgJob, run_txt2img
-from aws_extension.client.model_choices import (
+from aws_extension.client.cloud_models import (
     CHECKPOINT,
     LORA,
     VAE,
@@ -38,6 +37,7 @@ from aws_extension.client.model_choices import (
     stem,
     tagged_loras,
 )
+from aws_extension.client.jobs import JobCancelled, JobProgress, JobResult, Txt2ImgJob, run_txt2img
 from aws_extension.ui.feedback import UiError
 from aws_extension.webui.script_sessions import ScriptSessions
 from aws_extension.webui.txt2img_body import UnsupportedSetting, txt2img_body

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from aws_extension.client.cloud_models import CloudChoices, list_choices
 from aws_extension.client.errors import ApiError
-from aws_extension.client.model_choices import CloudChoices, list_choices
 from aws_extension.ui.context import request_user
 from aws_extension.ui.feedback import UiError, escape, failure, success
 from aws_extension.webui.cloud_txt2img import AUTOMATIC

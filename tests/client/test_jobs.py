@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from PIL import Image
 
 from aws_extension import contract
 from aws_extension.client import errors
-from aws_extension.client.api import ApiClient
+from aws_extension.client.api import ApiClient, ClientOptions
 from aws_extension.client.jobs import (
     JobCancelled,
     JobFailed,
@@ -28,26 +29,49 @@ from aws_extension.client.jobs import (
     run_txt2img,
     submit,
 )
-from tests.client.generation_support import ADMIN_ROLE, SMALL, Generation, generation_stack
+from tests.client.job_support import ADMIN_ROLE, SMALL, Studio, studio
+from tests.support.part_proxy import PartProxy, running_proxy
 
 #: A job that keeps the tiny model busy for a few seconds, long enough to stop it midway.
 LONG = {**SMALL, "steps": 60, "batch_size": 1, "width": 128, "height": 128}
 
 
 @pytest.fixture(scope="module")
-def generation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generation]:
-    with generation_stack(Path(tmp_path_factory.mktemp("jobs"))) as made:
+def generation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    with studio(Path(tmp_path_factory.mktemp("jobs"))) as made:
         yield made
 
 
 @pytest.fixture
-def artist(generation: Generation) -> Iterator[ApiClient]:
+def artist(generation: Studio) -> Iterator[ApiClient]:
     """A new user of the role `admin`, which the endpoint is open to, signed in."""
     with generation.client(generation.add_user("artist", [ADMIN_ROLE])) as client:
         yield client
 
 
-def _job(generation: Generation, payload: dict, **given) -> Txt2ImgJob:
+@pytest.fixture
+def proxy() -> Iterator[PartProxy]:
+    with running_proxy() as running:
+        yield running
+
+
+@pytest.fixture
+def proxied(generation: Studio, proxy: PartProxy) -> Iterator[ApiClient]:
+    """A new user of the role `admin`, signed in, its calls through the fault proxy, with
+    one retry of what may be repeated."""
+    login = generation.add_user("artist", [ADMIN_ROLE])
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = {"http": proxy.url}
+    options = ClientOptions(timeout=30, connect_timeout=5, retries=1, backoff=0)
+    stack = generation.stack
+    with ApiClient(stack.url, stack.api_token, options=options, session=session) as client:
+        client.login(login.username, login.password)
+        yield client
+    session.close()
+
+
+def _job(generation: Studio, payload: dict, **given) -> Txt2ImgJob:
     return Txt2ImgJob(payload=payload, checkpoint_id=generation.model["id"], **given)
 
 
@@ -94,6 +118,52 @@ def test_one_idempotency_key_makes_one_job(generation, artist):
     assert other["id"] != first["id"]
     for record in (first, other):
         assert follow(artist, record["id"])["status"] == contract.INFERENCE_SUCCEEDED
+
+
+def test_a_submission_whose_answer_was_lost_is_repeated_into_the_same_job(
+    generation, proxied, proxy
+):
+    proxy.lose_answer("POST", "/inferences")
+
+    result = run_txt2img(proxied, _job(generation, SMALL))
+
+    assert proxy.bodies("POST", "/inferences") == [_job(generation, SMALL).body()] * 2
+    assert [job["id"] for job in proxied.list_inferences().items] == [result.job_id]
+
+
+def test_a_quick_job_costs_one_long_poll(generation, proxied, proxy):
+    result = run_txt2img(proxied, _job(generation, SMALL))
+
+    assert proxy.paths("POST") == ["/auth/login", "/inferences"]
+    assert proxy.paths("GET").count(f"/inferences/{result.job_id}") == 1
+
+
+def test_following_goes_on_after_a_poll_lost_its_answer(generation, proxied, proxy):
+    record = submit(proxied, _job(generation, SMALL))
+    path = f"/inferences/{record['id']}"
+    proxy.lose_answer("GET", path)
+    proxy.lose_answer("GET", path)  # the client's own retry too
+
+    final = follow(proxied, record["id"])
+
+    assert final["status"] == contract.INFERENCE_SUCCEEDED
+    assert proxy.paths("GET").count(path) == 3
+
+
+def test_refused_image_urls_are_replaced_by_fresh_ones(generation, proxied, proxy):
+    record = follow(proxied, submit(proxied, _job(generation, SMALL))["id"])
+    path = f"/inferences/{record['id']}"
+
+    def damage(job: dict) -> dict:
+        return {**job, "images": [{**i, "url": i["url"] + "0"} for i in job["images"]]}
+
+    proxy.edit_reply("GET", path, damage)
+    stale = proxied.get_inference(record["id"])
+
+    result = fetch_result(proxied, stale)
+
+    assert len(result.images) == 2
+    assert proxy.paths("GET").count(path) == 3  # follow, the damaged read, the fresh one
 
 
 def test_a_user_no_endpoint_is_open_to_is_told_to_deploy_one(generation):

@@ -9,14 +9,10 @@ that cancels a long job comes last: the runtime works on it until the stack stop
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -24,33 +20,18 @@ from PIL import Image
 
 from aws_extension.client.api import ApiClient
 from aws_extension.client.uploader import Uploader
-from aws_extension.contract import ENDPOINT_FAILED, ENDPOINT_IN_SERVICE
 from aws_extension.ui.feedback import notice
 from aws_extension.ui.model_choices import AUTOMATIC_ENDPOINT, NO_VAE, model_label
 from aws_extension.ui.paging import PageState
 from aws_extension.ui.txt2img_panel import NO_CHECKPOINT, NOT_ALLOWED, SIGN_IN
-from tests.client.conftest import OPTIONS, ROOT, Server, model_bytes
+from tests.client.conftest import Server, model_bytes
+from tests.client.generation_support import generating_stack
 from tests.client.tab_support import REQUEST, cells, connect, visible
-from tests.support.local_stack import Stack, running_stack, stack_python
+from tests.support.local_stack import Stack
 
-#: Names the engine environment's interpreter (torch 2.13.0 CPU, diffusers).
-ENGINE_PYTHON_ENV = "SAGEMAKER_ENGINE_PYTHON"
-NOX_ENGINE_PYTHON = ROOT / ".nox" / "endpoint" / "bin" / "python"
-#: Bound on a runtime process's start (importing torch on a busy machine) and first job.
-READY_TIMEOUT = 300.0
 ENDPOINT = "tiny"
-
-
-def engine_python() -> str:
-    python = os.environ.get(ENGINE_PYTHON_ENV)
-    if python:
-        return python
-    if NOX_ENGINE_PYTHON.exists():
-        return str(NOX_ENGINE_PYTHON)
-    pytest.fail(
-        f"{ENGINE_PYTHON_ENV} is not set and {NOX_ENGINE_PYTHON} does not exist: these tests "
-        "run local endpoints with the engine environment (python3 -m nox -s endpoint makes it)."
-    )
+#: Bound on a job's first report, and on the end of a cancelled one.
+WAIT_S = 300.0
 
 
 class Progress:
@@ -69,7 +50,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class Generation:
-    """The module's stack with the demo model Active and a local endpoint in service."""
+    """The module's stack, with users and roles of the tests' choice."""
 
     stack: Stack
     admin: ApiClient
@@ -87,47 +68,12 @@ class Generation:
         return Server(self.stack, self.admin, self.stack.username, self.stack.password)
 
 
-def _demo_model(folder: Path) -> Path:
-    made = subprocess.run(
-        [engine_python(), "-m", "aws_extension.endpoint", "make-demo-model", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=READY_TIMEOUT,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
-    )
-    assert made.returncode == 0, made.stderr[-2000:]
-    return Path(json.loads(made.stdout.strip().splitlines()[-1])["path"])
-
-
-def _wait_in_service(admin: ApiClient, name: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        endpoint = admin.get_endpoint(name)
-        if endpoint["status"] == ENDPOINT_IN_SERVICE:
-            return
-        if endpoint["status"] == ENDPOINT_FAILED:
-            pytest.fail(f"the local endpoint failed: {endpoint['failure_reason']}")
-        time.sleep(0.5)
-    pytest.fail(f"the local endpoint was not in service after {READY_TIMEOUT} s")
-
-
 @pytest.fixture(scope="module")
 def generation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generation]:
+    """The endpoint is for the role `admin` only, so other users have none to use."""
     folder = tmp_path_factory.mktemp("generation")
-    options = ("--endpoint-python", engine_python())
-    with (
-        running_stack(folder / "state", *options, python=stack_python()) as stack,
-        ApiClient(stack.url, stack.api_token, options=OPTIONS) as admin,
-    ):
-        admin.login(stack.username, stack.password)
-        with Uploader(admin, folder / "upload-state") as uploader:
-            result = uploader.upload(_demo_model(folder / "model"), "Stable-diffusion")
-        assert result.checkpoint is not None
-        admin.create_endpoint(name=ENDPOINT, instance_type="local", allowed_roles=["admin"])
-        _wait_in_service(admin, ENDPOINT)
-        yield Generation(stack, admin, result.checkpoint)
+    with generating_stack(folder, ENDPOINT, allowed_roles=["admin"]) as ready:
+        yield Generation(ready.stack, ready.admin, ready.model)
 
 
 @pytest.fixture
@@ -348,16 +294,20 @@ def test_cancel_stops_the_running_job(artist, tab):
     assert t.on_cancel(REQUEST) == {t.status: notice("Nothing is running on this page.")}
     progress = Progress()
     outcome: dict = {}
-    big = {"steps": 150, "width": 512, "height": 512, "batch_size": 8, "batch_count": 16}
+    # As much work as one job may ask for (32 images): it is still running when cancelled.
+    big = {"steps": 150, "width": 512, "height": 512, "batch_size": 8, "batch_count": 4}
     running = threading.Thread(
         target=lambda: outcome.update(_generate(tab, shown, progress, **big)), daemon=True
     )
     running.start()
-    assert progress.reported.wait(READY_TIMEOUT)
+    deadline = time.monotonic() + WAIT_S
+    while not progress.reported.wait(0.1):
+        assert running.is_alive(), outcome.get(t.status)  # it ended before it was submitted
+        assert time.monotonic() < deadline
 
     assert t.on_cancel(REQUEST) == {t.status: notice("Cancelling…")}
 
-    running.join(READY_TIMEOUT)
+    running.join(WAIT_S)
     assert not running.is_alive()
     assert outcome[t.status] == notice("Cancelled.")
     assert outcome[t.gallery] == []

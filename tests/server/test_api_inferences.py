@@ -29,7 +29,7 @@ from aws_extension.middleware.records.sqlite import SqliteRecords
 from tests.server.a1111_for_jobs import StandInA1111, running_a1111
 from tests.server.conftest import PASSWORD, FakeClock
 from tests.server.inferences_support import WAIT, Served, served, stored_objects, txt2img
-from tests.server.live import folder_blobs_at, wait_for
+from tests.server.live import complete, folder_blobs_at, put_parts, wait_for
 
 MODEL = random.Random(17).randbytes(3000)
 #: Local jobs fail ten minutes after they were made (within the access tokens' 15).
@@ -227,6 +227,13 @@ def test_models_must_exist_be_visible_active_and_of_their_type(
         token=gen.admin,
         json={"name": "half.safetensors", "type": "Stable-diffusion", "size": 100},
     ).json()["checkpoint"]
+    unhashed = gen.api.post(
+        "/checkpoints",
+        token=gen.admin,
+        json={"name": "unhashed.safetensors", "type": "Stable-diffusion", "size": 10},
+    ).json()
+    parts = put_parts(gen, unhashed["upload"], b"0123456789")  # type: ignore[arg-type]
+    assert complete(gen, unhashed["checkpoint"]["id"], parts).status_code == 200  # type: ignore[arg-type]
     artist = user(gen, "artist", "inference:all")
     missing = "0" * 24
 
@@ -235,6 +242,7 @@ def test_models_must_exist_be_visible_active_and_of_their_type(
         (txt2img(lora["id"]), "'ink.safetensors' is a Lora model"),
         (txt2img(uploading["id"]), "'half.safetensors' is Uploading, not Active"),
         (txt2img(hidden["id"]), "No Stable-diffusion model with id"),
+        (txt2img(unhashed["checkpoint"]["id"]), "has no SHA-256 recorded"),
         (
             {
                 **txt2img(model["id"]),
@@ -434,6 +442,10 @@ def test_a_long_poll_answers_when_the_job_ends_or_when_its_time_is_up(
     waiting = gen.inferences.waiter
     with concurrent_poll(gen, job["id"]) as poll:
         wait_for(lambda: waiting.waiting(job["id"]) == 1, what="the poll to wait")
+        # The waiting poll holds no worker and not the event loop: others are answered.
+        others = [gen.api.get("/inferences", token=gen.admin) for _ in range(3)]
+        assert [reply.status_code for reply in others] == [200, 200, 200]
+        assert waiting.waiting(job["id"]) == 1
         a1111.release()
         reply = poll.result(timeout=20)
 

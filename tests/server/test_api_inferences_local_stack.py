@@ -11,7 +11,7 @@ import hashlib
 import io
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,9 @@ class Client:
         }
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
         return self.http.request(
-            method, f"{self.url}{path}", headers=self.headers, timeout=TIMEOUT, **kwargs
+            method, f"{self.url}{path}", headers=headers, timeout=TIMEOUT, **kwargs
         )
 
     def upload(self, path: Path) -> dict[str, Any]:
@@ -90,6 +91,23 @@ class Client:
         raise AssertionError(f"job {job_id} did not end: {job}")
 
 
+@pytest.fixture
+def start(launch: Callable[..., Stack]) -> Iterator[Callable[..., Stack]]:
+    """`launch`, but a stack still running at the end is stopped with Ctrl-C, so that it
+    stops its endpoint runtimes too (a killed stack would leave them running)."""
+    started: list[Stack] = []
+
+    def run(state_dir: Path, *options: str) -> Stack:
+        stack = launch(state_dir, *options)
+        started.append(stack)
+        return stack
+
+    yield run
+    for stack in started:
+        if stack.process.poll() is None:
+            stack.stop()
+
+
 @pytest.fixture(scope="module")
 def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random SD 1.x checkpoint, written by the runtime's own command (torch stays
@@ -106,9 +124,9 @@ def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_prompt_becomes_a_png_with_a1111_infotext_on_the_local_stack(
-    tmp_path: Path, launch: Callable[..., Stack], demo_model: Path
+    tmp_path: Path, start: Callable[..., Stack], demo_model: Path
 ) -> None:
-    stack = launch(tmp_path / "state", "--endpoint-cpu-threads", "1")
+    stack = start(tmp_path / "state", "--endpoint-cpu-threads", "1")
     client = Client(stack, stack.password)
     model = client.upload(demo_model)
     endpoint = {"name": "local", "instance_type": "local", "engine": "diffusers"}
@@ -131,7 +149,8 @@ def test_a_prompt_becomes_a_png_with_a1111_infotext_on_the_local_stack(
     assert infotext.startswith("a lighthouse\nSteps: 2, Sampler: ")
     assert "Seed: 123" in infotext and "Size: 64x64" in infotext
     assert f"Model hash: {model['sha256'][:10]}" in infotext
-    assert "Model: tiny-random-sd15 (demo, random weights)" in infotext
+    # A1111 quotes values with commas.
+    assert 'Model: "tiny-random-sd15 (demo, random weights)"' in infotext
     assert job["info"]["all_seeds"] == [123]
     png = client.http.get(image["url"], timeout=TIMEOUT)
     assert png.status_code == 200
@@ -143,10 +162,10 @@ def test_a_prompt_becomes_a_png_with_a1111_infotext_on_the_local_stack(
 
 
 def test_jobs_a_stopped_stack_left_open_fail_when_it_starts_again(
-    tmp_path: Path, launch: Callable[..., Stack]
+    tmp_path: Path, start: Callable[..., Stack]
 ) -> None:
     state = tmp_path / "state"
-    stack = launch(state)
+    stack = start(state)
     password = stack.password
     client = Client(stack, password)
     model = client.upload(_small_model(tmp_path))
@@ -167,7 +186,7 @@ def test_jobs_a_stopped_stack_left_open_fail_when_it_starts_again(
         assert job["status"] == "queued"
         assert stack.stop() == 0
 
-        again = launch(state)
+        again = start(state)
         client = Client(again, password)
         failed = client.call("GET", f"/inferences/{job['id']}").json()
 

@@ -299,3 +299,18 @@ def test_notifications_nobody_can_use_are_ignored(
         handle_event(aws.services, event)
 
     assert get(aws, job["id"])["status"] == "queued"
+
+
+def test_an_output_without_usable_images_fails_the_job(
+    aws: AwsDeployment, queued: tuple[dict[str, Any], str]
+) -> None:
+    job, endpoint = queued
+    not_an_image = base64.b64encode(b"<html>an error page</html>").decode()
+    output = output_of_runtime(aws, {**runtime_reply(), "images": [not_an_image]})
+
+    handle_event(aws.services, sns_event(success_message(job["id"], endpoint, output)))
+
+    failed = get(aws, job["id"])
+    assert (failed["status"], failed["error_code"]) == ("failed", "invalid_reply")
+    assert failed["error"] == "Image 0 of the endpoint's reply is not a PNG, JPEG or WebP."
+    assert aws.object(f"inferences/{job['id']}/0.png") is None

@@ -122,6 +122,8 @@ def _stop_process(process: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(_STOP_TIMEOUT)
+    if process.stdin is not None:
+        process.stdin.close()
 
 
 def _stop_leftover(folder: Path) -> None:
@@ -253,7 +255,7 @@ class LocalEndpoints(EndpointBackend):
             self.settings.python, "-m", "aws_extension.endpoint", "serve",
             "--engine", spec.engine, "--host", "127.0.0.1", "--port", "0",
             "--model-cache", str(cache), "--cpu-threads", str(self.settings.cpu_threads),
-            "--log-level", "WARNING",
+            "--log-level", "WARNING", "--exit-with-stdin",
         ]  # fmt: skip
         if spec.webui_url is not None and spec.webui_models_dir is not None:
             command += ["--webui-url", spec.webui_url, "--webui-models-dir", spec.webui_models_dir]
@@ -272,7 +274,9 @@ class LocalEndpoints(EndpointBackend):
             self._stop(old)
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             self._command(spec, cache),
-            stdin=subprocess.DEVNULL,
+            # Never written to: when this process ends, however it ends, the runtime reads
+            # end-of-file and stops (--exit-with-stdin), so no runtime outlives its stack.
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -78,12 +78,18 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_TYPE = "Stable-diffusion"
 VAE_TYPE = "VAE"
 LORA_TYPE = "Lora"
-#: Image formats a reply may carry (A1111 encodes in its `samples_format`), by magic bytes.
-_IMAGE_SUFFIXES = (
-    (b"\x89PNG\r\n\x1a\n", ".png"),
-    (b"\xff\xd8\xff", ".jpg"),
-    (b"RIFF", ".webp"),
-)
+
+
+def _image_suffix(data: bytes) -> str | None:
+    """The file suffix of an image a reply may carry (A1111 encodes in its
+    `samples_format`: PNG by default), by its magic bytes; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return ".webp"
+    return None
 
 
 @dataclass(frozen=True)
@@ -367,6 +373,12 @@ class InferenceService:
                 f"Model {checkpoint.name!r} is {checkpoint.status}, not Active: only complete "
                 "models can be used."
             )
+        if checkpoint.sha256 is None:
+            # Endpoints verify every download by its SHA-256 (an upload may omit it).
+            raise Invalid(
+                f"Model {checkpoint.name!r} has no SHA-256 recorded, so endpoints cannot "
+                "verify it; upload it again with its sha256."
+            )
         return {
             "id": model_id,
             "name": checkpoint.name,
@@ -646,8 +658,7 @@ class InferenceService:
         stored: list[Doc] = []
         try:
             for index, encoded in enumerate(images):
-                data = self._decode(index, encoded)
-                suffix = next(s for magic, s in _IMAGE_SUFFIXES if data.startswith(magic))
+                data, suffix = self._decode(index, encoded)
                 key = f"{job_prefix(job_id)}{index}{suffix}"
                 self._blobs.put_stream(
                     key, io.BytesIO(data), size_limit=self._policy.max_image_bytes
@@ -661,16 +672,17 @@ class InferenceService:
         return stored, info
 
     @staticmethod
-    def _decode(index: int, encoded: Any) -> bytes:
+    def _decode(index: int, encoded: Any) -> tuple[bytes, str]:
         if not isinstance(encoded, str):
             raise ReplyProblem(f"Image {index} of the endpoint's reply is not base64 text.")
         try:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise ReplyProblem(f"Image {index} of the endpoint's reply is not base64.") from None
-        if not any(data.startswith(magic) for magic, _ in _IMAGE_SUFFIXES):
+        suffix = _image_suffix(data)
+        if suffix is None:
             raise ReplyProblem(f"Image {index} of the endpoint's reply is not a PNG, JPEG or WebP.")
-        return data
+        return data, suffix
 
     def _read_json(self, key: str) -> Any:
         with contextlib.closing(self._blobs.open_read(key)) as stream:

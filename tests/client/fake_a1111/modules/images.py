@@ -4,7 +4,6 @@ outputs folder with its infotext as the PNG's `parameters` text, numbered like A
 
 import contextlib
 import os
-import re
 
 
 def get_next_sequence_number(path, basename):
@@ -45,14 +44,20 @@ def save_image(
     os.makedirs(path, exist_ok=True)
     if forced_filename is None:
         pattern = opts.samples_filename_pattern or "[seed]"
-        file_decoration = re.sub(r"\[seed\]", str(seed), pattern) + suffix
-        if basename:
+        file_decoration = pattern.replace("[seed]", str(seed)) + suffix
+        add_number = opts.save_images_add_number or file_decoration == ""
+        if file_decoration != "" and add_number:
             file_decoration = f"-{file_decoration}"
-        if opts.save_images_add_number:
-            number = get_next_sequence_number(path, basename)
-            fullfn = os.path.join(path, f"{basename}{number:05}{file_decoration}.{extension}")
+        if add_number:
+            basecount = get_next_sequence_number(path, basename)
+            fullfn = None
+            for i in range(500):
+                fn = f"{basecount + i:05}" if basename == "" else f"{basename}-{basecount + i:04}"
+                fullfn = os.path.join(path, f"{fn}{file_decoration}.{extension}")
+                if not os.path.exists(fullfn):
+                    break
         else:
-            fullfn = os.path.join(path, f"{basename}{file_decoration}.{extension}")
+            fullfn = os.path.join(path, f"{file_decoration}.{extension}")
     else:
         fullfn = os.path.join(path, f"{forced_filename}.{extension}")
 
