@@ -54,6 +54,8 @@ class StandInA1111(ThreadingHTTPServer):
         self.open_gate.set()
         #: Set once a txt2img call is waiting at the closed gate.
         self.arrived = threading.Event()
+        #: Gates of their own for prompts containing a word (`hold_prompt`).
+        self.prompt_gates: dict[str, threading.Event] = {}
 
     @property
     def url(self) -> str:
@@ -69,6 +71,13 @@ class StandInA1111(ThreadingHTTPServer):
 
     def release(self) -> None:
         self.open_gate.set()
+
+    def hold_prompt(self, word: str) -> None:
+        """Hold txt2img calls whose prompt contains `word`, whatever `release` does."""
+        self.prompt_gates[word] = threading.Event()
+
+    def release_prompt(self, word: str) -> None:
+        self.prompt_gates[word].set()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -97,6 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.arrived.set()
             self.server.open_gate.wait(HOLD_LIMIT)
         prompt = str(body.get("prompt", ""))
+        for word, gate in list(self.server.prompt_gates.items()):
+            if word in prompt:
+                gate.wait(HOLD_LIMIT)
         if "FAIL" in prompt:
             self._json(500, {"error": "RuntimeError", "detail": "", "errors": "CUDA is on fire"})
             return

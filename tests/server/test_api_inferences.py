@@ -457,6 +457,29 @@ def test_a_long_poll_answers_when_the_job_ends_or_when_its_time_is_up(
     problem(gen.job(gen.admin, "0" * 24, wait=5), 404, "not_found")
 
 
+def test_a_long_poll_also_answers_when_a_queued_job_starts_running(
+    gen: Served, a1111: StandInA1111, model: dict[str, Any], endpoint: str
+) -> None:
+    first = held(gen, a1111, gen.admin, txt2img(model["id"], "first"))
+    a1111.hold_prompt("SLOW")
+    # One worker, busy with the held first job: the second stays queued until it is free.
+    second = start(gen, gen.admin, txt2img(model["id"], "SLOW second"))
+    assert second["status"] == "queued"
+    try:
+        with concurrent_poll(gen, second["id"]) as poll:
+            wait_for(lambda: gen.inferences.waiter.waiting(second["id"]) == 1, what="the poll")
+            a1111.release()
+            # Well before its 25 s: the start of the run answers the poll.
+            reply = poll.result(timeout=15)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["status"] == "running"
+        assert reply.json()["started_at"] is not None
+    finally:
+        a1111.release_prompt("SLOW")
+    assert gen.final(gen.admin, second["id"])["status"] == "succeeded"
+    assert gen.final(gen.admin, first["id"])["status"] == "succeeded"
+
+
 def test_a_job_past_its_deadline_is_failed_by_the_next_read_or_the_sweep(
     gen: Served, a1111: StandInA1111, model: dict[str, Any], endpoint: str, clock: FakeClock
 ) -> None:

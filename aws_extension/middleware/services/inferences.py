@@ -409,17 +409,21 @@ class InferenceService:
         return self._out(self._current(self._visible(caller, job_id)))
 
     async def wait(self, caller: Principal, job_id: str, seconds: float) -> Inference:
-        """The job as soon as it is final, or as it is after `seconds` (wall time).
+        """The job as soon as its status changes (queued -> running, or to a final one),
+        or as it is after `seconds` (wall time); a final job at once.
 
-        Runs on the event loop and never blocks it: records are read in worker threads,
-        a completion in this process wakes the wait at once (`JobWaiter`), and the record is
-        read again every `poll_interval` for completions elsewhere.
+        A change of status, not only the end, answers the poll, so a client shows "running"
+        while a long job runs, for one more request per job. Runs on the event loop and
+        never blocks it: records are read in worker threads, a change in this process wakes
+        the wait at once (`JobWaiter`), and the record is read again every `poll_interval`
+        for changes made elsewhere.
         """
         loop = asyncio.get_running_loop()
         end = time.monotonic() + seconds
         with self.waiter.watching(job_id) as woken:
             job = await loop.run_in_executor(None, self.get, caller, job_id)
-            while job.status not in INFERENCE_FINAL_STATUSES:
+            first = job.status
+            while job.status == first and job.status not in INFERENCE_FINAL_STATUSES:
                 remaining = end - time.monotonic()
                 if remaining <= 0:
                     break
@@ -481,12 +485,14 @@ class InferenceService:
         job = self._store.find(job_id)
         if job is None:
             return
-        self._store.change(
+        started = self._store.change(
             job,
             lambda doc: doc["status"] == INFERENCE_QUEUED,
             status=INFERENCE_RUNNING,
             started_at=timestamp(self._clock),
         )
+        if started is not None:
+            self.waiter.notify(job_id)
 
     def job_finished(self, job_id: str, outcome: JobOutcome) -> None:
         """Store the result of a job still open; a late result of a job already final
