@@ -4,15 +4,17 @@ endpoint with cloud models, the images in a gallery with their infotext and seed
 The WebUI needs no checkpoint and no GPU: the job goes to the middleware, which runs it on an
 endpoint (the one picked, or the first in service the user may use), and the images come
 back. `client.jobs.run_txt2img` does the work shared with the WebUI's own txt2img script:
-submit once, long-poll, download. Its progress reports feed gradio's progress bar (queued
-or running, seconds so far), and Cancel sets the stop flag it watches, so the job is
+submit once, long-poll, download. Its progress reports feed the status line (queued or
+running, where, seconds so far), and Cancel sets the stop flag it watches, so the job is
 cancelled on the server and the Generate event ends at once.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
@@ -41,6 +43,7 @@ NOT_ALLOWED = (
     f"Your roles do not include {PERMISSION_INFERENCE} "
     f"({PERMISSION_LABELS[PERMISSION_INFERENCE]}): ask an admin for it."
 )
+BUSY = "A job of this page is running: wait for it, or cancel it."
 NO_CHECKPOINT = (
     "Pick a cloud checkpoint. Only Active Stable-diffusion models you may use are listed: "
     "upload one in Cloud Models Management, then click Refresh lists."
@@ -272,10 +275,12 @@ class Txt2ImgPanel:
         return [self.checkpoint, self.loras, self.vae, self.endpoint, self.choices, self.status]
 
     def _wire(self) -> None:
+        # "minimal": the status line stays readable while it follows the job.
         self.generated = self.generate.click(
             self.on_generate,
             inputs=self.generate_inputs,
             outputs=[self.status, self.gallery, self.infotext, self.infotexts],
+            show_progress="minimal",
         )
         self.cancel.click(self.on_cancel, inputs=None, outputs=[self.status])
         self.gallery.select(self.on_image, inputs=[self.infotexts], outputs=[self.infotext])
@@ -415,37 +420,30 @@ class Txt2ImgPanel:
         endpoint: str | None,
         choices: model_choices.Choices,
         request: gr.Request,
-        progress: Any = gr.Progress(),  # noqa: B008 - gradio's marker for "report progress"
-    ) -> Updates:
-        """Run one job and show its images; every failure in words in the status line."""
+    ) -> Iterator[Updates]:
+        """Run one job: its status while it runs, then its images, or why there are none.
+
+        A generator, so the status line follows the job (queued, running, seconds so far)
+        from the reports of `run_txt2img`, which runs in a thread of its own meanwhile. When
+        the page goes away the job goes on and ends in the history.
+        """
         user = self._context.webui_user(request)
         page = (user, getattr(request, "session_hash", None) or "")
-        stop = threading.Event()
-        with self._running_lock:
-            if page in self._running:
-                return {
-                    self.status: failure(
-                        UiError("A job of this page is running: wait for it, or cancel it.")
-                    )
-                }
-            self._running[page] = stop
-        started = time.monotonic()
         try:
-            payload = {
-                "prompt": prompt or "",
-                "negative_prompt": negative_prompt or "",
-                "sampler_name": sampler or samplers.DEFAULT_SAMPLER,
-                "scheduler": scheduler or samplers.DEFAULT_SCHEDULER,
-                "steps": whole_number(steps, "number of sampling steps"),
-                "cfg_scale": cfg_value(cfg_scale),
-                "width": whole_number(width, "width"),
-                "height": whole_number(height, "height"),
-                "seed": whole_number(seed, "seed (-1 for a random one)"),
-                "batch_size": whole_number(batch_size, "batch size"),
-                "n_iter": whole_number(batch_count, "batch count"),
-            }
             job = Txt2ImgJob(
-                payload=payload,
+                payload={
+                    "prompt": prompt or "",
+                    "negative_prompt": negative_prompt or "",
+                    "sampler_name": sampler or samplers.DEFAULT_SAMPLER,
+                    "scheduler": scheduler or samplers.DEFAULT_SCHEDULER,
+                    "steps": whole_number(steps, "number of sampling steps"),
+                    "cfg_scale": cfg_value(cfg_scale),
+                    "width": whole_number(width, "width"),
+                    "height": whole_number(height, "height"),
+                    "seed": whole_number(seed, "seed (-1 for a random one)"),
+                    "batch_size": whole_number(batch_size, "batch size"),
+                    "n_iter": whole_number(batch_count, "batch count"),
+                },
                 checkpoint_id=_picked(choices, CHECKPOINT, checkpoint, NO_CHECKPOINT),
                 vae_id=None if vae in (None, "", NO_VAE) else _picked(choices, VAE, vae),
                 loras=tuple(
@@ -455,24 +453,55 @@ class Txt2ImgPanel:
                 endpoint=None if endpoint in (None, "", AUTOMATIC_ENDPOINT) else endpoint,
             )
             client = self._sessions.client(user)
-            progress(None, desc="Submitting the job…")
-            result = run_txt2img(
-                client,
-                job,
-                on_progress=lambda report: progress(None, desc=progress_words(report)),
-                should_stop=stop.is_set,
-            )
-        except JobCancelled:
-            return self._shown([], [], notice("Cancelled."))
         except (ApiError, UiError) as exc:
-            return self._shown([], [], self._failure(user, exc))
+            yield self._shown([], [], self._failure(user, exc))
+            return
+        stop = threading.Event()
+        with self._running_lock:
+            busy = page in self._running
+            if not busy:
+                self._running[page] = stop
+        if busy:
+            yield {self.status: failure(UiError(BUSY))}
+            return
+        try:
+            yield from self._follow(user, client, job, stop)
         finally:
             with self._running_lock:
                 self._running.pop(page, None)
-        items = gallery_images.gallery(result.images, result.infotexts, result.seeds)
-        return self._shown(
-            items, result.infotexts, result_words(result, time.monotonic() - started)
-        )
+
+    def _follow(
+        self, user: str, client: ApiClient, job: Txt2ImgJob, stop: threading.Event
+    ) -> Iterator[Updates]:
+        reports: queue.Queue[JobProgress | None] = queue.Queue()
+        outcome: list[JobResult | BaseException] = []
+
+        def work() -> None:
+            try:
+                outcome.append(
+                    run_txt2img(client, job, on_progress=reports.put, should_stop=stop.is_set)
+                )
+            except BaseException as exc:  # handed to the generator, which says it in words
+                outcome.append(exc)
+            finally:
+                reports.put(None)
+
+        started = time.monotonic()
+        threading.Thread(target=work, name="sagemaker-txt2img", daemon=True).start()
+        yield self._shown([], [], notice("Submitting the job…"))
+        while (report := reports.get()) is not None:
+            yield {self.status: notice(escape(progress_words(report)))}
+        result = outcome[0]
+        if isinstance(result, JobCancelled):
+            yield {self.status: notice("Cancelled.")}
+        elif isinstance(result, (ApiError, UiError)):
+            yield {self.status: self._failure(user, result)}
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            items = gallery_images.gallery(result.images, result.infotexts, result.seeds)
+            seconds = time.monotonic() - started
+            yield self._shown(items, result.infotexts, result_words(result, seconds))
 
     def on_cancel(self, request: gr.Request) -> Updates:
         """Stop this page's job: the running Generate cancels it on the server and ends."""

@@ -81,7 +81,36 @@ def test_generate_shows_the_image_with_its_infotext_and_keeps_it_in_history(
     expect(page.locator("#sagemaker_history_thumbnails img").first).to_be_visible()
     shot(page, "txt2img_generated")
 
+    page.locator("#sagemaker_history_table td").filter(has_text="a lighthouse at dusk").last.click()
+    expect(page.locator("#sagemaker_history_gallery img").first).to_be_visible()
+    expect(area(page, "sagemaker_history_details")).to_contain_text("succeeded")
+    expect(field(page, "sagemaker_history_infotext")).to_have_value(
+        re.compile(r"^a lighthouse at dusk\n")
+    )
+
     page.locator("button", has_text="Inference Endpoint Management").first.click()
     row = page.locator("#sagemaker_endpoints_table tr").filter(has_text=generating.endpoint).last
     expect(row).to_contain_text("InService")
     shot(page, "endpoints_table")
+
+
+def test_the_status_line_follows_the_job_and_cancel_stops_it(generating, txt2img_tab, page):
+    """Last: the runtime works on the cancelled job until the stack stops."""
+    open_tab(page, txt2img_tab.url)
+    _sign_in(page, generating)
+    page.locator("button", has_text="txt2img on SageMaker").first.click()
+    field(page, "sagemaker_txt2img_prompt").fill("a long job")
+    for elem_id, value in (("steps", 150), ("batch_size", 8), ("batch_count", 4)):
+        _set_number(page, f"sagemaker_txt2img_{elem_id}", value)
+    page.locator("#sagemaker_txt2img_generate").click()
+
+    status = area(page, "sagemaker_txt2img_status")
+    expect(status).to_contain_text(
+        re.compile(rf"Job [0-9a-f]{{12}}… (queued|running) on {generating.endpoint} — \d+ s"),
+        timeout=GENERATE_TIMEOUT_MS,
+    )
+    shot(page, "txt2img_running")
+    page.locator("#sagemaker_txt2img_cancel").click()
+
+    expect(status).to_contain_text("Cancelled.", timeout=GENERATE_TIMEOUT_MS)
+    expect(area(page, "sagemaker_history_table")).to_contain_text("cancelled")

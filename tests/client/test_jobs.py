@@ -131,11 +131,13 @@ def test_a_submission_whose_answer_was_lost_is_repeated_into_the_same_job(
     assert [job["id"] for job in proxied.list_inferences().items] == [result.job_id]
 
 
-def test_a_quick_job_costs_one_long_poll(generation, proxied, proxy):
+def test_a_quick_job_costs_at_most_two_long_polls(generation, proxied, proxy):
     result = run_txt2img(proxied, _job(generation, SMALL))
 
     assert proxy.paths("POST") == ["/auth/login", "/inferences"]
-    assert proxy.paths("GET").count(f"/inferences/{result.job_id}") == 1
+    # The server answers a poll when the job starts running and when it ends; a poll sent
+    # after the start sees only the end.
+    assert 1 <= proxy.paths("GET").count(f"/inferences/{result.job_id}") <= 2
 
 
 def test_following_goes_on_after_a_poll_lost_its_answer(generation, proxied, proxy):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
@@ -20,10 +20,10 @@ from PIL import Image
 
 from aws_extension.client.api import ApiClient
 from aws_extension.client.uploader import Uploader
-from aws_extension.ui.feedback import notice
+from aws_extension.ui.feedback import UiError, failure, notice
 from aws_extension.ui.model_choices import AUTOMATIC_ENDPOINT, NO_VAE, model_label
 from aws_extension.ui.paging import PageState
-from aws_extension.ui.txt2img_panel import NO_CHECKPOINT, NOT_ALLOWED, SIGN_IN
+from aws_extension.ui.txt2img_panel import BUSY, NO_CHECKPOINT, NOT_ALLOWED, SIGN_IN
 from tests.client.conftest import Server, model_bytes
 from tests.client.generation_support import generating_stack
 from tests.client.tab_support import REQUEST, cells, connect, visible
@@ -34,18 +34,25 @@ ENDPOINT = "tiny"
 WAIT_S = 300.0
 
 
-class Progress:
-    """Stands in for gr.Progress: records what it is told; `reported` is set at the first
-    report of a submitted job."""
+@dataclass
+class Run:
+    """What one click of Generate showed: the page's final state, and the status lines
+    the page showed on the way."""
 
-    def __init__(self) -> None:
-        self.descriptions: list[str] = []
-        self.reported = threading.Event()
+    updates: dict = field(default_factory=dict)
+    statuses: list[str] = field(default_factory=list)
+    #: Set once the status line reports a submitted job.
+    reported: threading.Event = field(default_factory=threading.Event)
 
-    def __call__(self, fraction: float | None, desc: str | None = None) -> None:
-        self.descriptions.append(desc or "")
-        if (desc or "").startswith("Job "):
-            self.reported.set()
+    def follow(self, tab, events: Iterator[dict]) -> Run:
+        for updates in events:
+            self.updates.update(updates)
+            status = updates.get(tab.txt2img.status)
+            if status is not None:
+                self.statuses.append(status)
+                if "Job " in status:
+                    self.reported.set()
+        return self
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ def artist(generation: Generation) -> Server:
     return generation.server(["admin"])
 
 
-def _generate(tab, shown: dict, progress: Progress | None = None, **given) -> dict:
+def _generate(tab, shown: dict, run: Run | None = None, **given) -> dict:
     """Click Generate with the panel's lists as signing in filled them, small and fast."""
     t = tab.txt2img
     fields = {
@@ -105,7 +112,7 @@ def _generate(tab, shown: dict, progress: Progress | None = None, **given) -> di
         "choices": shown[t.choices],
         **given,
     }
-    return t.on_generate(**fields, request=REQUEST, progress=progress or Progress())
+    return (run or Run()).follow(tab, t.on_generate(**fields, request=REQUEST)).updates
 
 
 def test_the_panel_offers_the_active_models_and_the_endpoints(generation, artist, tab):
@@ -126,9 +133,9 @@ def test_the_panel_offers_the_active_models_and_the_endpoints(generation, artist
 
 def test_generate_shows_the_images_with_their_infotext_and_seed(artist, tab):
     shown = connect(tab, artist)
-    progress = Progress()
+    run = Run()
 
-    updates = _generate(tab, shown, progress, endpoint=ENDPOINT)
+    updates = _generate(tab, shown, run, endpoint=ENDPOINT)
 
     t = tab.txt2img
     assert "2 images in" in updates[t.status]
@@ -146,8 +153,9 @@ def test_generate_shows_the_images_with_their_infotext_and_seed(artist, tab):
     assert "Seed: 1235" in infotexts[1]
     # Saved from the gallery, an image carries its infotext where A1111 writes it.
     assert first.info["parameters"] == infotexts[0]
-    assert progress.reported.is_set()
-    assert any(ENDPOINT in words for words in progress.descriptions)
+    # The status line followed the job before it showed the outcome.
+    assert run.statuses[0] == notice("Submitting the job…")
+    assert any(f" on {ENDPOINT} — " in status for status in run.statuses[1:-1])
 
     picked = t.on_image(infotexts, SimpleNamespace(index=1))
     assert picked == {t.infotext: infotexts[1]}
@@ -292,24 +300,24 @@ def test_cancel_stops_the_running_job(artist, tab):
     shown = connect(tab, artist)
     t = tab.txt2img
     assert t.on_cancel(REQUEST) == {t.status: notice("Nothing is running on this page.")}
-    progress = Progress()
-    outcome: dict = {}
+    run = Run()
     # As much work as one job may ask for (32 images): it is still running when cancelled.
     big = {"steps": 150, "width": 512, "height": 512, "batch_size": 8, "batch_count": 4}
-    running = threading.Thread(
-        target=lambda: outcome.update(_generate(tab, shown, progress, **big)), daemon=True
-    )
+    running = threading.Thread(target=lambda: _generate(tab, shown, run, **big), daemon=True)
     running.start()
     deadline = time.monotonic() + WAIT_S
-    while not progress.reported.wait(0.1):
-        assert running.is_alive(), outcome.get(t.status)  # it ended before it was submitted
+    while not run.reported.wait(0.1):
+        assert running.is_alive(), run.statuses  # it ended before it was submitted
         assert time.monotonic() < deadline
+
+    again = _generate(tab, shown)
+    assert again == {t.status: failure(UiError(BUSY))}  # one job at a time per page
 
     assert t.on_cancel(REQUEST) == {t.status: notice("Cancelling…")}
 
     running.join(WAIT_S)
     assert not running.is_alive()
-    assert outcome[t.status] == notice("Cancelled.")
-    assert outcome[t.gallery] == []
+    assert run.updates[t.status] == notice("Cancelled.")
+    assert run.updates[t.gallery] == []
     (job,) = artist.admin.list_inferences(user=artist.username).items
     assert job["status"] == "cancelled"
