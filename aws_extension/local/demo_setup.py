@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aws_extension.contract import (
     CHECKPOINT_ACTIVE,
+    ENDPOINT_FAILED,
     LOCAL_INSTANCE_TYPE,
     PERMISSIONS,
 )
@@ -64,12 +65,17 @@ def ensure_demo_model(services: Services, python: str) -> str:
 
 
 def ensure_demo_endpoint(services: Services) -> None:
-    """Create the local demo endpoint unless it exists (its runtime restarts with the stack)."""
+    """Create the local demo endpoint unless it exists (its runtime restarts with the stack).
+
+    A `Failed` one (its runtime could not start last time, say torch was missing) is
+    deployed again: the stack does not restart failed endpoints by itself.
+    """
     endpoints = services.endpoints
     assert endpoints is not None  # the local stack always has compute
     try:
-        endpoints.get(_SYSTEM, DEMO_ENDPOINT_NAME)
-        return
+        if endpoints.get(_SYSTEM, DEMO_ENDPOINT_NAME).status != ENDPOINT_FAILED:
+            return
+        endpoints.delete(_SYSTEM, DEMO_ENDPOINT_NAME)
     except NotFound:
         pass
     endpoints.create(

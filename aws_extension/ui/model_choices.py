@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aws_extension.client.api import ApiClient, Page
-from aws_extension.contract import CHECKPOINT_ACTIVE
+from aws_extension.client.cloud_models import CHECKPOINT, LORA, VAE, active_models
 from aws_extension.ui.tables import short_hash
 
-CHECKPOINT = "Stable-diffusion"
-LORA = "Lora"
-VAE = "VAE"
 #: The model types the panel picks from.
 KINDS: tuple[str, ...] = (CHECKPOINT, LORA, VAE)
 #: The endpoint choice that lets the server pick (InService first, then by name).
@@ -37,12 +34,12 @@ def model_label(model: dict) -> str:
     return f"{name} [{digest}]" if digest else name
 
 
-def every(list_page: Callable[..., Page], **filters: str) -> list[dict]:
-    """The items of every page (bounded by `MAX_PAGES`)."""
+def every(list_page: Callable[..., Page]) -> list[dict]:
+    """The items of every page of a list (bounded by `MAX_PAGES`)."""
     items: list[dict] = []
     cursor: str | None = None
     for _ in range(MAX_PAGES):
-        page = list_page(limit=PAGE_LIMIT, cursor=cursor, **filters)
+        page = list_page(limit=PAGE_LIMIT, cursor=cursor)
         items += page.items
         cursor = page.next_cursor
         if cursor is None:
@@ -54,9 +51,8 @@ def model_choices(client: ApiClient) -> Choices:
     """label -> id of the Active models of each kind the user may use, by name."""
     choices: Choices = {}
     for kind in KINDS:
-        models = every(client.list_checkpoints, type=kind, status=CHECKPOINT_ACTIVE)
-        models.sort(key=lambda model: str(model.get("name", "")).lower())
-        choices[kind] = {model_label(m): str(m.get("id", "")) for m in models}
+        models = sorted(active_models(client, kind), key=lambda m: str(m["name"]).casefold())
+        choices[kind] = {model_label(m): str(m["id"]) for m in models}
     return choices
 
 

@@ -57,7 +57,7 @@ LORA_WEIGHT_RANGE = 2.0
 
 
 def progress_words(report: JobProgress) -> str:
-    """`Job 0123abcd… queued on sd-async-1a2b3c — 12 s`, for the progress bar."""
+    """`Job 0123456789ab… queued on sd-async-1a2b3c — 12 s`, for the status line."""
     where = report.job.get("endpoint")
     on = f" on {where}" if where else ""
     return f"Job {report.job_id[:12]}… {report.status}{on} — {report.elapsed:.0f} s"

@@ -22,7 +22,13 @@ import pytest
 from aws_extension.client.api import ApiClient, ClientOptions
 from aws_extension.client.uploader import Uploader
 from aws_extension.contract import ENDPOINT_FAILED, ENDPOINT_IN_SERVICE
-from tests.support.local_stack import ROOT, Stack, running_stack, stack_python
+from tests.support.local_stack import (
+    ROOT,
+    Stack,
+    StackUnavailable,
+    running_stack,
+    stack_python,
+)
 
 #: Names the engine environment's interpreter (torch 2.13.0 CPU, diffusers).
 ENGINE_PYTHON_ENV = "SAGEMAKER_ENGINE_PYTHON"
@@ -33,15 +39,17 @@ OPTIONS = ClientOptions(timeout=10, connect_timeout=5, retries=0)
 
 
 def engine_python() -> str:
+    """`SAGEMAKER_ENGINE_PYTHON`, else the `endpoint` session's interpreter, else the stack's
+    (the `client` session installs the engine's packages there too)."""
     python = os.environ.get(ENGINE_PYTHON_ENV)
     if python:
         return python
     if NOX_ENGINE_PYTHON.exists():
         return str(NOX_ENGINE_PYTHON)
-    pytest.fail(
-        f"{ENGINE_PYTHON_ENV} is not set and {NOX_ENGINE_PYTHON} does not exist: these tests "
-        "run local endpoints with the engine environment (python3 -m nox -s endpoint makes it)."
-    )
+    try:
+        return stack_python()
+    except StackUnavailable as exc:
+        pytest.fail(f"{ENGINE_PYTHON_ENV} is not set, {NOX_ENGINE_PYTHON} does not exist: {exc}")
 
 
 @dataclass(frozen=True)

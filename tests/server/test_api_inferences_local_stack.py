@@ -20,6 +20,7 @@ import requests
 from PIL import Image
 
 from aws_extension.endpoint.tiny_model import DEMO_MODEL_NAME
+from aws_extension.local import demo_setup
 from tests.server.stack import ROOT, Stack
 from tests.support.local_stack import refused_port
 
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 30
 #: Long polls until a job is final: the first job waits for the runtime to import torch.
 POLLS = 12
+#: Making the demo model imports torch in a child process.
+DEMO_TIMEOUT = 300
 
 
 class Client:
@@ -159,6 +162,47 @@ def test_a_prompt_becomes_a_png_with_a1111_infotext_on_the_local_stack(
     assert picture.info["parameters"] == infotext
     assert stack.stop() == 0
     assert "Traceback" not in stack.output
+
+
+def test_demo_makes_the_model_and_endpoint_once_and_generate_works(
+    tmp_path: Path, start: Callable[..., Stack]
+) -> None:
+    state = tmp_path / "state"
+    stack = start(state, "--demo")
+    password = stack.password
+    assert stack.read_until("Demo ", DEMO_TIMEOUT).startswith("Demo ready: model ")
+    client = Client(stack, password)
+    [model] = client.call("GET", "/checkpoints").json()["items"]
+    assert (model["name"], model["type"], model["status"]) == (
+        DEMO_MODEL_NAME,
+        "Stable-diffusion",
+        "Active",
+    )
+    assert model["created_by"] == "system" and model["allowed_roles"] == []
+    [endpoint] = client.call("GET", "/endpoints").json()["items"]
+    assert (endpoint["name"], endpoint["engine"]) == ("local-demo", "diffusers")
+    body = {
+        "task": "txt2img",
+        "models": {"Stable-diffusion": model["id"]},
+        "payload": {"prompt": "demo", "steps": 2, "width": 64, "height": 64, "seed": 7},
+    }
+    # No endpoint named: the demo endpoint is the one the caller may use.
+    job = client.final(client.call("POST", "/inferences", json=body).json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["endpoint"] == "local-demo"
+    assert stack.stop() == 0
+
+    again = start(state, "--demo")
+    assert again.read_until("Demo ", DEMO_TIMEOUT).startswith("Demo ready: model ")
+    client = Client(again, password)
+    assert [m["id"] for m in client.call("GET", "/checkpoints").json()["items"]] == [model["id"]]
+    assert [e["name"] for e in client.call("GET", "/endpoints").json()["items"]] == ["local-demo"]
+    assert again.stop() == 0
+    assert "Traceback" not in stack.output + again.output
+
+
+def test_the_demo_model_name_is_the_runtime_s() -> None:
+    assert demo_setup.DEMO_MODEL_NAME == DEMO_MODEL_NAME
 
 
 def test_jobs_a_stopped_stack_left_open_fail_when_it_starts_again(

@@ -93,9 +93,10 @@ class Stack:
         """The super admin's password; printed at the first start only."""
         return self._required("Password:")
 
-    def read_until(self, wanted: str, timeout: float) -> None:
+    def read_until(self, wanted: str, timeout: float) -> str:
+        """Collect output until a line starts with `wanted`; return that line."""
         deadline = time.monotonic() + timeout
-        while not any(line.strip() == wanted for line in self.lines):
+        while not (found := [line for line in self.lines if line.startswith(wanted)]):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"the stack did not print {wanted!r} in {timeout} s")
@@ -106,6 +107,7 @@ class Stack:
             if line is None:
                 raise RuntimeError("the stack exited early:\n" + "".join(self.lines))
             self.lines.append(line)
+        return found[0].strip()
 
     def stop(self, signum: int = signal.SIGINT) -> int:
         """Send `signum`, wait for the exit and collect the rest of the output."""
