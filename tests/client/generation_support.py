@@ -25,31 +25,21 @@ from aws_extension.contract import ENDPOINT_FAILED, ENDPOINT_IN_SERVICE
 from tests.support.local_stack import (
     ROOT,
     Stack,
-    StackUnavailable,
     running_stack,
     stack_python,
 )
 
-#: Names the engine environment's interpreter (torch 2.13.0 CPU, diffusers).
+#: Names another interpreter for the endpoint runtimes (one with torch 2.13.0 CPU, diffusers);
+#: by default the stack's own runs them, since the `client` session installs the engines there.
 ENGINE_PYTHON_ENV = "SAGEMAKER_ENGINE_PYTHON"
-NOX_ENGINE_PYTHON = ROOT / ".nox" / "endpoint" / "bin" / "python"
 #: Bound on making the demo model, and on a runtime process's start (importing torch).
 READY_TIMEOUT = 300.0
 OPTIONS = ClientOptions(timeout=10, connect_timeout=5, retries=0)
 
 
 def engine_python() -> str:
-    """`SAGEMAKER_ENGINE_PYTHON`, else the `endpoint` session's interpreter, else the stack's
-    (the `client` session installs the engine's packages there too)."""
-    python = os.environ.get(ENGINE_PYTHON_ENV)
-    if python:
-        return python
-    if NOX_ENGINE_PYTHON.exists():
-        return str(NOX_ENGINE_PYTHON)
-    try:
-        return stack_python()
-    except StackUnavailable as exc:
-        pytest.fail(f"{ENGINE_PYTHON_ENV} is not set, {NOX_ENGINE_PYTHON} does not exist: {exc}")
+    """`SAGEMAKER_ENGINE_PYTHON`, else the stack's interpreter."""
+    return os.environ.get(ENGINE_PYTHON_ENV) or stack_python()
 
 
 @dataclass(frozen=True)
