@@ -9,6 +9,7 @@ and serves with uvicorn until Ctrl-C or SIGTERM, which end it with exit code 0.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import logging
 import signal
@@ -26,6 +27,7 @@ from aws_extension.local.state import LocalState, StateError, default_state_dir,
 from aws_extension.local.sweeper import JOB_SWEEP_INTERVAL, PeriodicSweep
 from aws_extension.middleware.app import create_app
 from aws_extension.middleware.blobs.folder import FolderBlobs
+from aws_extension.middleware.blobs.folder_part_protocol import part_put_protocol
 from aws_extension.middleware.blobs.folder_routes import make_blob_router
 from aws_extension.middleware.compute import Compute
 from aws_extension.middleware.compute.local_endpoints import LocalComputeSettings, LocalEndpoints
@@ -150,8 +152,9 @@ def print_banner(url: str, state: LocalState, password: str | None) -> None:
     print("\n".join(lines), flush=True)
 
 
-def serve(app: FastAPI, sock: socket.socket) -> None:
-    """Run uvicorn on `sock` until a signal stops it.
+def serve(app: FastAPI, sock: socket.socket, http: type[asyncio.Protocol] | None = None) -> None:
+    """Run uvicorn on `sock` until a signal stops it; `http` is its protocol class, if not
+    its own (the local stack's serves part PUTs on threads: `folder_part_protocol`).
 
     uvicorn handles SIGINT/SIGTERM itself and, after shutting down, re-raises the signal
     with the previous handlers restored; routing SIGTERM to the same handler as SIGINT makes
@@ -160,6 +163,7 @@ def serve(app: FastAPI, sock: socket.socket) -> None:
     server = uvicorn.Server(
         uvicorn.Config(
             app,
+            http=http or "auto",
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -252,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 name="demo-setup",
                 daemon=True,
             ).start()
-        serve(app, sock)
+        serve(app, sock, part_put_protocol(blobs))
     except KeyboardInterrupt:
         pass
     finally:

@@ -8,6 +8,7 @@ manager; every wait is bounded.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 import threading
@@ -26,6 +27,7 @@ from fastapi import FastAPI
 from aws_extension.middleware.app import create_app
 from aws_extension.middleware.blobs import Blobs
 from aws_extension.middleware.blobs.folder import FolderBlobs
+from aws_extension.middleware.blobs.folder_part_protocol import part_put_protocol
 from aws_extension.middleware.blobs.folder_routes import make_blob_router
 from aws_extension.middleware.checkpoint_policy import CheckpointPolicy
 from aws_extension.middleware.config import Config
@@ -50,18 +52,23 @@ def md5_etag(data: bytes) -> str:
 
 
 @contextmanager
-def uvicorn_on_free_port(build: Callable[[str], FastAPI]) -> Iterator[str]:
+def uvicorn_on_free_port(
+    build: Callable[[str], FastAPI | tuple[FastAPI, type[asyncio.Protocol]]],
+) -> Iterator[str]:
     """Serve `build(base_url)` on a free port of 127.0.0.1; yield the base URL.
 
     The socket is bound first so the app (and the blob URLs it signs) knows its address.
+    `build` may return the app with the protocol class uvicorn should use, as the local
+    stack serves folder blobs with `part_put_protocol`.
     """
     # IPPROTO_TCP, so asyncio sets TCP_NODELAY on the accepted connections (see cli.bind).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = build(base_url)
+    built = build(base_url)
+    app, http = built if isinstance(built, tuple) else (built, "auto")
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        uvicorn.Config(app, http=http, log_level="warning", lifespan="off", access_log=False)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -166,14 +173,14 @@ def live_middleware(
     config = replace(config, checkpoints=policy, outbound=outbound)
     built: list[tuple[FastAPI, Blobs]] = []
 
-    def build(base_url: str) -> FastAPI:
+    def build(base_url: str) -> FastAPI | tuple[FastAPI, type[asyncio.Protocol]]:
         blobs = blobs_at(base_url)
         routes = make_blob_router(blobs) if isinstance(blobs, FolderBlobs) else None
         app = create_app(
             config, records, clock=clock, blobs=blobs, signed_routes=routes, resolver=resolver
         )
         built.append((app, blobs))
-        return app
+        return (app, part_put_protocol(blobs)) if isinstance(blobs, FolderBlobs) else app
 
     with uvicorn_on_free_port(build) as base_url:
         app, blobs = built[0]

@@ -44,6 +44,7 @@ from aws_extension.middleware.blobs import (
     UploadNotFound,
 )
 from aws_extension.middleware.blobs.folder import FolderBlobs
+from aws_extension.middleware.blobs.folder_part_protocol import part_put_protocol
 from aws_extension.middleware.blobs.folder_routes import make_blob_router
 from aws_extension.middleware.blobs.s3 import S3Blobs
 from aws_extension.middleware.errors import Invalid, NotFound
@@ -91,9 +92,13 @@ def http() -> Iterator[requests.Session]:
 
 @contextmanager
 def folder_server(
-    root: Path, clock: FakeClock, *, min_part_size: int = MIN_PART_SIZE
+    root: Path, clock: FakeClock, *, min_part_size: int = MIN_PART_SIZE, threads: bool = True
 ) -> Iterator[FolderBlobs]:
-    """FolderBlobs behind a real uvicorn on a free port, with the router as the lead mounts it."""
+    """FolderBlobs behind a real uvicorn on a free port, with the router as the lead mounts it.
+
+    With `threads` (the default, as in the local stack) uvicorn runs `part_put_protocol`, so
+    part PUTs with a length are received on its threads; without, all go to the route.
+    """
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     blobs = FolderBlobs(
@@ -105,7 +110,8 @@ def folder_server(
     )
     app = FastAPI()
     app.include_router(make_blob_router(blobs))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    http = part_put_protocol(blobs) if threads else "auto"
+    server = uvicorn.Server(uvicorn.Config(app, http=http, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -134,8 +134,19 @@ class Blobs(ABC):
     min_part_size: int
 
     @abstractmethod
-    def create_multipart(self, key: str, *, content_type: str = "application/octet-stream") -> str:
-        """Start a multipart upload of `key` and return its upload id."""
+    def create_multipart(
+        self,
+        key: str,
+        *,
+        content_type: str = "application/octet-stream",
+        part_size: int | None = None,
+    ) -> str:
+        """Start a multipart upload of `key` and return its upload id.
+
+        `part_size` is a hint, not a rule: the size the caller means to give every part but
+        the last. A backend that stores the parts itself may lay them out in place with it, so
+        completing needs no copy; parts of other sizes are still accepted.
+        """
 
     @abstractmethod
     def part_url(self, key: str, upload_id: str, part_number: int, *, expires_in: int) -> str:

@@ -3,6 +3,11 @@
 They take no API key or token: like S3, the signature in the URL is the credential. Errors
 are problem details with a `code` (`invalid_signature`, `url_expired`, `not_found`,
 `too_large`), answered here so the router works in any app.
+
+Served with `folder_part_protocol.part_put_protocol(blobs)` as uvicorn's protocol (as the
+local stack does), ordinary part PUTs never reach the PUT route here: worker threads receive
+them much more cheaply. The route stays for the PUTs that protocol leaves alone (chunked
+bodies, `Expect`, HTTP/1.0) and for servers run without it; both answer alike.
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ async def _receive_part(request: Request, writer: PartWriter) -> str:
     return await run_in_threadpool(writer.commit)
 
 
+def _announced_length(request: Request) -> int | None:
+    """The body's length if the request says it up front (a Content-Length, not chunked)."""
+    if "transfer-encoding" in request.headers:
+        return None
+    length = request.headers.get("content-length", "")
+    return int(length) if length.isascii() and length.isdigit() else None
+
+
 def make_blob_router(blobs: FolderBlobs) -> APIRouter:
     """`PUT /blobs/parts/{upload_id}/{part_number}` and `GET /blobs/objects`, for `blobs`.
 
@@ -52,7 +65,9 @@ def make_blob_router(blobs: FolderBlobs) -> APIRouter:
     ) -> Response:
         try:
             number = blobs.verify_part_url(key, upload_id, part_number, expires=expires, sig=sig)
-            writer = await run_in_threadpool(blobs.open_part_writer, key, upload_id, number)
+            writer = await run_in_threadpool(
+                blobs.open_part_writer, key, upload_id, number, size=_announced_length(request)
+            )
         except DomainError as error:
             # uvicorn reads and drops the unread body, so the client gets to read this.
             return domain_error_response(error)

@@ -85,7 +85,14 @@ class S3Blobs(Blobs):
         self._bucket = bucket
         self._clock = clock
 
-    def create_multipart(self, key: str, *, content_type: str = "application/octet-stream") -> str:
+    def create_multipart(
+        self,
+        key: str,
+        *,
+        content_type: str = "application/octet-stream",
+        part_size: int | None = None,
+    ) -> str:
+        # S3 keeps the parts apart and joins them itself: the part size hint is not needed.
         reply = self._client.create_multipart_upload(
             Bucket=self._bucket, Key=validate_key(key), ContentType=content_type
         )

@@ -247,7 +247,7 @@ class CheckpointService:
         part_size, part_count = self._plan(size)
         checkpoint_id = new_id(self._clock)
         key = f"checkpoints/{checkpoint_id}/{name}"
-        upload_id = self._blobs.create_multipart(key)
+        upload_id = self._blobs.create_multipart(key, part_size=part_size)
         doc = self._new_doc(caller, name, model_type, roles, key, sha256)
         doc.update(
             size=size,
