@@ -24,9 +24,7 @@ from aws_extension.contract import (
 from aws_extension.ui import paging
 from aws_extension.ui.feedback import UiError, escape, failure
 from aws_extension.ui.form_values import whole_number
-from aws_extension.ui.models_panel import role_names_typed
-from aws_extension.ui.records_panel import RecordsPanel
-from aws_extension.ui.role_choices import can_list_roles, role_choices
+from aws_extension.ui.shared_records_panel import SharedRecordsPanel
 from aws_extension.ui.tables import EVERYONE, when
 from aws_extension.ui.views import Updates
 
@@ -83,7 +81,7 @@ def _count(value: object) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else "-"
 
 
-class EndpointsPanel(RecordsPanel):
+class EndpointsPanel(SharedRecordsPanel):
     noun = "endpoint"
     plural = "endpoints"
     title = "Inference endpoints"
@@ -93,13 +91,6 @@ class EndpointsPanel(RecordsPanel):
     @property
     def form_id(self) -> str:
         return "sagemaker_endpoints"
-
-    def can_view(self, client: ApiClient) -> bool:
-        """Everyone signed in lists endpoints; the server shows each only those it may use."""
-        return True
-
-    def can_edit(self, client: ApiClient) -> bool:
-        return self.permission in client.permissions
 
     def list_page(self, client: ApiClient) -> paging.ListPage:
         return client.list_endpoints
@@ -168,20 +159,7 @@ class EndpointsPanel(RecordsPanel):
             self.max_count = gr.Number(
                 value=1, precision=0, label="Max instances", elem_id="sagemaker_endpoints_max"
             )
-        self.roles = gr.Dropdown(
-            choices=[],
-            value=[],
-            multiselect=True,
-            label=f"Allowed roles (none: {EVERYONE})",
-            elem_id="sagemaker_endpoints_roles",
-        )
-        self.roles_text = gr.Textbox(
-            label=f"Allowed role names (none: {EVERYONE})",
-            max_lines=1,
-            placeholder="role names, separated by commas",
-            visible=False,
-            elem_id="sagemaker_endpoints_roles_text",
-        )
+        self.build_roles()
         with (
             gr.Accordion(
                 "This machine as an endpoint (instance type local, engine webui)", open=False
@@ -264,13 +242,7 @@ class EndpointsPanel(RecordsPanel):
             types = []
             updates[self.status] = failure(exc)
         updates[self.instance_type] = gr.update(choices=types, value=types[0] if types else None)
-        listable = can_list_roles(client)
-        updates[self.roles_text] = gr.update(value="", visible=not listable)
-        updates[self.roles] = (
-            role_choices(client, value=[], visible=True)
-            if listable
-            else gr.update(choices=[], value=[], visible=False)
-        )
+        updates.update(self.roles_shown(client))
         return updates
 
     def hide(self) -> Updates:
@@ -298,17 +270,6 @@ class EndpointsPanel(RecordsPanel):
         }
 
     # -- handlers ----------------------------------------------------------------------------
-
-    def on_roles_changed(self, request: gr.Request) -> Updates:
-        """Offer the roles as they are now, after Role Management changed them."""
-        user = self._context.webui_user(request)
-        try:
-            client = self._sessions.client(user)
-        except (ApiError, UiError):
-            return {}
-        if not (self.can_edit(client) and can_list_roles(client)):
-            return {}
-        return {self.roles: role_choices(client)}
 
     def on_deploy(
         self,
@@ -339,9 +300,7 @@ class EndpointsPanel(RecordsPanel):
                 "instance_type": self.required(instance_type, "instance type"),
                 "initial_instance_count": whole_number(count, "initial instance count"),
                 "concurrency_per_instance": whole_number(concurrency, "concurrent jobs"),
-                "allowed_roles": (
-                    list(roles or []) if can_list_roles(client) else role_names_typed(roles_text)
-                ),
+                "allowed_roles": self.roles_wanted(client, roles, roles_text),
                 "webui_url": (webui_url or "").strip() or None,
                 "webui_models_dir": (webui_models_dir or "").strip() or None,
             }

@@ -28,6 +28,7 @@ from aws_extension.contract import (
 )
 from aws_extension.ui import gallery_images, paging
 from aws_extension.ui.feedback import UiError, escape, notice, success
+from aws_extension.ui.job_images import JobImages
 from aws_extension.ui.paging import PageState
 from aws_extension.ui.records_panel import RecordsPanel
 from aws_extension.ui.tables import when
@@ -73,7 +74,7 @@ def history_rows(items: list[dict]) -> list[list[str]]:
     ]
 
 
-class HistoryPanel(RecordsPanel):
+class HistoryPanel(JobImages, RecordsPanel):
     noun = "job"
     plural = "history"
     title = "History"
@@ -118,25 +119,11 @@ class HistoryPanel(RecordsPanel):
             self.cancel_job = gr.Button("Cancel job", elem_id="sagemaker_history_cancel")
             self.delete_button()
         self.details = gr.HTML(elem_id="sagemaker_history_details")
-        self.gallery = gr.Gallery(
-            label="Images of the picked job",
-            columns=4,
-            height=360,
-            object_fit="contain",
-            elem_id="sagemaker_history_gallery",
-        )
-        self.infotext = gr.Textbox(
-            label="Generation info",
-            lines=3,
-            interactive=False,
-            show_copy_button=True,
-            elem_id="sagemaker_history_infotext",
-        )
-        self.infotexts = gr.State([])
+        self.build_images("sagemaker_history", "Images of the picked job", columns=4, height=360)
 
     def wire_form(self) -> None:
         self.thumbnails.select(self.on_select, inputs=[self.items], outputs=self.form_outputs)
-        self.gallery.select(self.on_image, inputs=[self.infotexts], outputs=[self.infotext])
+        self.wire_images()
         self.cancel_job.click(
             self.on_cancel_job, inputs=[self.job_id, self.state], outputs=self.listing_outputs
         )
@@ -172,13 +159,7 @@ class HistoryPanel(RecordsPanel):
         return {**super().hide(), **self._viewer_cleared(), self.thumbnails: []}
 
     def _viewer_cleared(self) -> Updates:
-        return {
-            self.job_id: "",
-            self.details: "",
-            self.gallery: [],
-            self.infotext: "",
-            self.infotexts: [],
-        }
+        return {self.job_id: "", self.details: "", **self.images_shown([], [])}
 
     def _load(self, client: ApiClient, state: PageState) -> Updates:
         updates = super()._load(client, state)
@@ -207,19 +188,12 @@ class HistoryPanel(RecordsPanel):
             }
         if result is None:
             return {**self._viewer_cleared(), self.job_id: job_id, self.details: job_details(job)}
+        items = gallery_images.gallery(result.images, result.infotexts, result.seeds)
         return {
             self.job_id: job_id,
             self.details: job_details(job),
-            self.gallery: gallery_images.gallery(result.images, result.infotexts, result.seeds),
-            self.infotext: result.infotexts[0] if result.infotexts else "",
-            self.infotexts: result.infotexts,
+            **self.images_shown(items, result.infotexts),
         }
-
-    def on_image(self, infotexts: list[str], evt: gr.SelectData) -> Updates:
-        index = evt.index
-        if isinstance(index, int) and 0 <= index < len(infotexts):
-            return {self.infotext: infotexts[index]}
-        return {}
 
     def on_cancel_job(self, job_id: str, state: PageState, request: gr.Request) -> Updates:
         def cancel(client: ApiClient) -> str:

@@ -3,13 +3,11 @@ that renames one, changes who may use it, or deletes it."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import gradio as gr
 
 from aws_extension.client.api import ApiClient
-from aws_extension.client.errors import ApiError
 from aws_extension.contract import (
     CHECKPOINT_STATUSES,
     MODEL_TYPES,
@@ -19,8 +17,7 @@ from aws_extension.contract import (
 from aws_extension.ui import paging
 from aws_extension.ui.feedback import UiError, escape
 from aws_extension.ui.paging import PageState
-from aws_extension.ui.records_panel import RecordsPanel
-from aws_extension.ui.role_choices import can_list_roles, role_choices
+from aws_extension.ui.shared_records_panel import SharedRecordsPanel
 from aws_extension.ui.tables import EVERYONE, MODEL_HEADERS, model_rows
 from aws_extension.ui.views import Updates
 
@@ -29,13 +26,7 @@ ALL_TYPES = "All types"
 ANY_STATUS = "Any status"
 
 
-def role_names_typed(text: str) -> list[str]:
-    """Role names as typed by someone who may not list the roles: commas or spaces apart
-    (a role name holds neither)."""
-    return [name for name in re.split(r"[,\s]+", text or "") if name]
-
-
-class ModelsPanel(RecordsPanel):
+class ModelsPanel(SharedRecordsPanel):
     noun = "model"
     plural = "models"
     title = "Models in the cloud"
@@ -49,13 +40,6 @@ class ModelsPanel(RecordsPanel):
     @property
     def key_field(self) -> Any:
         return self.model_id
-
-    def can_view(self, client: ApiClient) -> bool:
-        """Everyone signed in lists models; the server shows each only what it may use."""
-        return True
-
-    def can_edit(self, client: ApiClient) -> bool:
-        return self.permission in client.permissions
 
     def list_page(self, client: ApiClient) -> paging.ListPage:
         return client.list_checkpoints
@@ -96,20 +80,7 @@ class ModelsPanel(RecordsPanel):
                 placeholder="type a new name and click Rename",
                 elem_id="sagemaker_models_name",
             )
-        self.roles = gr.Dropdown(
-            choices=[],
-            value=[],
-            multiselect=True,
-            label=f"Allowed roles (none: {EVERYONE})",
-            elem_id="sagemaker_models_roles",
-        )
-        self.roles_text = gr.Textbox(
-            label=f"Allowed role names (none: {EVERYONE})",
-            max_lines=1,
-            placeholder="role names, separated by commas",
-            visible=False,
-            elem_id="sagemaker_models_roles_text",
-        )
+        self.build_roles()
         with gr.Row():
             self.rename = gr.Button("Rename", variant="primary", elem_id="sagemaker_models_rename")
             self.update_roles = gr.Button(
@@ -165,13 +136,7 @@ class ModelsPanel(RecordsPanel):
         the user may list them, else a field to type them."""
         updates = {**super().show(client), **self._cleared()}
         if self.can_edit(client):
-            listable = can_list_roles(client)
-            updates[self.roles_text] = gr.update(value="", visible=not listable)
-            updates[self.roles] = (
-                role_choices(client, value=[], visible=True)
-                if listable
-                else gr.update(choices=[], value=[], visible=False)
-            )
+            updates.update(self.roles_shown(client))
         return updates
 
     def hide(self) -> Updates:
@@ -201,17 +166,6 @@ class ModelsPanel(RecordsPanel):
             filters["name"] = name.strip()
         return self.show_page(request, PageState(filters=filters))
 
-    def on_roles_changed(self, request: gr.Request) -> Updates:
-        """Offer the roles as they are now, after Role Management changed them."""
-        user = self._context.webui_user(request)
-        try:
-            client = self._sessions.client(user)
-        except (ApiError, UiError):
-            return {}  # no session: the form is hidden, there is nothing to offer
-        if not (self.can_edit(client) and can_list_roles(client)):
-            return {}
-        return {self.roles: role_choices(client)}
-
     def on_rename(self, model_id: str, name: str, state: PageState, request: gr.Request) -> Updates:
         def rename(client: ApiClient) -> str:
             key = self._picked(model_id)
@@ -234,7 +188,7 @@ class ModelsPanel(RecordsPanel):
     ) -> Updates:
         def update(client: ApiClient) -> str:
             key = self._picked(model_id)
-            wanted = list(roles or []) if can_list_roles(client) else role_names_typed(roles_text)
+            wanted = self.roles_wanted(client, roles, roles_text)
             model = client.update_checkpoint(key, allowed_roles=wanted)
             allowed = ", ".join(model.get("allowed_roles") or []) or EVERYONE
             return f"Model {escape(model.get('name', key))} may now be used by: {escape(allowed)}."

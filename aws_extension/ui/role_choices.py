@@ -6,6 +6,7 @@ names instead of picking them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import gradio as gr
@@ -38,3 +39,9 @@ def role_choices(client: ApiClient, **changes: Any) -> Any:
     except ApiError:
         return gr.update(**changes)
     return gr.update(choices=names, **changes)
+
+
+def role_names_typed(text: str) -> list[str]:
+    """Role names as typed by someone who may not list the roles: commas or spaces apart
+    (a role name holds neither)."""
+    return [name for name in re.split(r"[,\s]+", text or "") if name]

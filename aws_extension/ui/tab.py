@@ -34,7 +34,8 @@ def build_tab(context: UiContext) -> gr.Blocks:
 
 @dataclass(frozen=True)
 class TabPanels:
-    """The parts of the tab, for whoever wires more to them (and for tests)."""
+    """The parts of the tab, for whoever wires more to them (and for tests): the connection,
+    then the views it shows and hides, in the order `build_panels` lists them."""
 
     connection: ConnectionPanel
     password: PasswordPanel
@@ -119,16 +120,4 @@ def build_panels(context: UiContext, sessions: UserSessions, blocks: gr.Blocks) 
     txt2img.generated.then(
         history.on_refresh, inputs=[history.state], outputs=history.listing_outputs
     )
-    return TabPanels(
-        connection,
-        password,
-        roles,
-        users,
-        hint,
-        uploads,
-        models,
-        endpoints_hint,
-        endpoints,
-        txt2img,
-        history,
-    )
+    return TabPanels(connection, *views)

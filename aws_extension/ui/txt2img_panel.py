@@ -34,6 +34,7 @@ from aws_extension.ui import gallery_images, model_choices, samplers
 from aws_extension.ui.context import UiContext
 from aws_extension.ui.feedback import UiError, escape, failure, notice, success
 from aws_extension.ui.form_values import whole_number
+from aws_extension.ui.job_images import JobImages
 from aws_extension.ui.model_choices import AUTOMATIC_ENDPOINT, CHECKPOINT, LORA, NO_VAE, VAE
 from aws_extension.ui.sessions import UserSessions
 from aws_extension.ui.views import Updates
@@ -78,7 +79,7 @@ def cfg_value(cfg: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-class Txt2ImgPanel:
+class Txt2ImgPanel(JobImages):
     """The generator of the txt2img sub-tab; shown to holders of `inference:all`."""
 
     def __init__(self, context: UiContext, sessions: UserSessions) -> None:
@@ -114,21 +115,8 @@ class Txt2ImgPanel:
                     self._build_settings()
                 with gr.Column():
                     self.status = gr.HTML(elem_id="sagemaker_txt2img_status")
-                    self.gallery = gr.Gallery(
-                        label="Images",
-                        columns=2,
-                        object_fit="contain",
-                        elem_id="sagemaker_txt2img_gallery",
-                    )
-                    self.infotext = gr.Textbox(
-                        label="Generation info",
-                        lines=3,
-                        interactive=False,
-                        show_copy_button=True,
-                        elem_id="sagemaker_txt2img_infotext",
-                    )
+                    self.build_images("sagemaker_txt2img", "Images", columns=2)
             self.choices = gr.State({})
-            self.infotexts = gr.State([])
         self._wire()
 
     def _build_settings(self) -> None:
@@ -283,7 +271,7 @@ class Txt2ImgPanel:
             show_progress="minimal",
         )
         self.cancel.click(self.on_cancel, inputs=None, outputs=[self.status])
-        self.gallery.select(self.on_image, inputs=[self.infotexts], outputs=[self.infotext])
+        self.wire_images()
         self.refresh.click(
             self.on_refresh_lists, inputs=self.list_inputs, outputs=self.list_outputs
         )
@@ -307,9 +295,7 @@ class Txt2ImgPanel:
         updates: Updates = {
             self.notice: gr.update(visible=False),
             self.panel: gr.update(visible=True),
-            self.gallery: [],
-            self.infotext: "",
-            self.infotexts: [],
+            **self.images_shown([], []),
         }
         updates.update(self._lists(client, None, [], NO_VAE, AUTOMATIC_ENDPOINT))
         return updates
@@ -325,9 +311,7 @@ class Txt2ImgPanel:
             self.endpoint: gr.update(choices=[AUTOMATIC_ENDPOINT], value=AUTOMATIC_ENDPOINT),
             self.choices: {},
             self.status: "",
-            self.gallery: [],
-            self.infotext: "",
-            self.infotexts: [],
+            **self.images_shown([], []),
         }
 
     def _lists(
@@ -514,12 +498,6 @@ class Txt2ImgPanel:
         stop.set()
         return {self.status: notice("Cancelling…")}
 
-    def on_image(self, infotexts: list[str], evt: gr.SelectData) -> Updates:
-        index = evt.index
-        if isinstance(index, int) and 0 <= index < len(infotexts):
-            return {self.infotext: infotexts[index]}
-        return {}
-
     def on_endpoints_changed(self, endpoint: str | None, request: gr.Request) -> Updates:
         """List the endpoints again after Inference Endpoint Management changed them."""
         user = self._context.webui_user(request)
@@ -536,12 +514,7 @@ class Txt2ImgPanel:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _shown(self, items: list[Any], infotexts: list[str], status: str) -> Updates:
-        return {
-            self.status: status,
-            self.gallery: items,
-            self.infotext: infotexts[0] if infotexts else "",
-            self.infotexts: infotexts,
-        }
+        return {self.status: status, **self.images_shown(items, infotexts)}
 
     def _failure(self, user: str, exc: Exception) -> str:
         self._sessions.note_failure(user, exc)

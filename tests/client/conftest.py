@@ -1,5 +1,6 @@
-"""Fixtures of the client-side tests: a faked AUTOMATIC1111 for the webui glue, and the real
-middleware (the embedded local stack as a process) for the tab's handlers.
+"""Fixtures of the client-side tests: a faked AUTOMATIC1111 for the webui glue, the real
+middleware (the embedded local stack as a process) for the tab's handlers, and a mocked
+server (`rsps`, with `sleeps`) for ApiClient's own mechanics.
 
 The stack runs with the server environment's interpreter (see tests/support/local_stack.py):
 one per test session, shared by the tests that ask for `server`. Each of those signs in as a
@@ -17,12 +18,14 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
+import responses
 
 from aws_extension.client.api import ApiClient, ClientOptions
 from aws_extension.client.settings_store import SettingsStore
 from aws_extension.client.uploader import Uploader
 from aws_extension.ui.context import UiContext
 from aws_extension.ui.tab import TabPanels
+from tests.client.mocked_api import Sleeps
 from tests.client.tab_support import build
 from tests.support.local_stack import Stack, StackUnavailable, running_stack, stack_python
 
@@ -262,3 +265,15 @@ def ui_context(tmp_path: Path) -> UiContext:
 def tab(ui_context: UiContext) -> TabPanels:
     """The whole tab built for `ui_context`, as the standalone app builds it."""
     return build(ui_context)
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    """The mocked server: every request must match a registered response."""
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()

@@ -28,13 +28,10 @@ from responses import matchers
 from aws_extension import contract
 from aws_extension.client import errors
 from aws_extension.client.api import ApiClient, ClientOptions, Page, normalise_api_url
+from tests.client.mocked_api import ACCESS, API, API_TOKEN, REFRESH, Sleeps
 
-API = "https://api.example.test/prod"
-API_TOKEN = "tok-QX7-apikey-5521"
 PASSWORD = "pw-Zebra-4410-secret"
-ACCESS = "acc-BQ93-bearer"
 ACCESS_2 = "acc-NEW-bearer-2"
-REFRESH = "ref-PL09-refresh"
 
 
 def session_body(access: str = ACCESS, refresh: str = REFRESH, username: str = "alice") -> dict:
@@ -53,24 +50,6 @@ def session_body(access: str = ACCESS, refresh: str = REFRESH, username: str = "
 
 def problem(status: int, code: str, detail: str) -> dict:
     return {"type": "about:blank", "title": "x", "status": status, "detail": detail, "code": code}
-
-
-class Sleeps(list):
-    """Stands in for time.sleep: records the delays instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

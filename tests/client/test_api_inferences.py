@@ -19,11 +19,8 @@ import responses
 from aws_extension import contract
 from aws_extension.client import api, errors
 from aws_extension.client.api import ApiClient, ClientOptions
+from tests.client.mocked_api import ACCESS, API, API_TOKEN, REFRESH, Sleeps
 
-API = "https://api.example.test/prod"
-API_TOKEN = "tok-QX7-apikey-5521"
-ACCESS = "acc-BQ93-bearer"
-REFRESH = "ref-PL09-refresh"
 IMAGE_URL = "https://bucket.s3.example.test/inferences/j1/0.png?X-Amz-Signature=sig-SECRET-77"
 JOB = {"id": "0190aa00000000000000abcd", "status": "queued"}
 BODY = {
@@ -31,24 +28,6 @@ BODY = {
     "models": {"Stable-diffusion": "0190aa000000000000000001"},
     "payload": {"prompt": "a red fox", "steps": 2},
 }
-
-
-class Sleeps(list):
-    """Stands in for time.sleep: records the delays instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Fixtures of the server tests: a fake clock, SQLite records, the app and an API helper,
-and moto's S3 as a real HTTP server (`moto_endpoint`, with `s3_client` to talk to it).
+"""Fixtures of the server tests: a fake clock, SQLite records, the app (on the `compute` a
+module gives it) and an API helper, moto's S3 as a real HTTP server (`moto_endpoint`, with
+`s3_client` to talk to it), and a stand-in A1111 for runtimes to drive.
 
 `api` sends the API key by default and remembers every password it sent and every body it
 received; its teardown fails the test if a response ever contained a password or a hash.
@@ -22,9 +23,11 @@ from moto.server import ThreadedMotoServer
 
 from aws_extension.local.bootstrap import bootstrap
 from aws_extension.middleware.app import create_app
+from aws_extension.middleware.compute import Compute
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.records.sqlite import SqliteRecords
 from aws_extension.middleware.security.passwords import PREFIX, PasswordHasher, ScryptParams
+from tests.server.a1111_for_jobs import StandInA1111, running_a1111
 from tests.server.live import Live, folder_blobs_at, live_middleware
 from tests.server.stack import STOP_TIMEOUT, Stack, start_stack
 
@@ -161,8 +164,38 @@ def admin_password(records: SqliteRecords, config: Config, clock: FakeClock) -> 
 
 
 @pytest.fixture
-def app(config: Config, records: SqliteRecords, clock: FakeClock, admin_password: str) -> FastAPI:
-    return create_app(config, records, clock=clock)
+def compute() -> Compute | None:
+    """What runs the app's endpoints and jobs: nothing (`/endpoints` answers 503) unless a
+    module overrides it."""
+    return None
+
+
+@pytest.fixture
+def app(
+    config: Config,
+    records: SqliteRecords,
+    clock: FakeClock,
+    admin_password: str,
+    compute: Compute | None,
+) -> Iterator[FastAPI]:
+    app = create_app(config, records, clock=clock, compute=compute)
+    yield app
+    app.state.services.close()
+
+
+@pytest.fixture
+def a1111() -> Iterator[StandInA1111]:
+    """A stand-in A1111 on 127.0.0.1, for runtimes of the `webui` engine."""
+    with running_a1111() as server:
+        yield server
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    """The stand-in A1111's models folder, empty."""
+    folder = tmp_path / "a1111-models"
+    folder.mkdir()
+    return folder
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ state folder, and a user with given roles."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +64,12 @@ def sagemaker_compute(endpoint: str) -> Compute:
     return Compute(sagemaker_endpoints(endpoint), jobs)
 
 
-def local_compute(state_dir: Path, **settings: Any) -> Compute:
+def local_compute(
+    state_dir: Path, *, clock: Callable[[], float] = time.time, **settings: Any
+) -> Compute:
+    """Local compute as the stack makes it; `clock` is the one job deadlines are on."""
     endpoints = LocalEndpoints(LocalComputeSettings(state_dir=state_dir, **settings))
-    return Compute(endpoints, LocalJobs(endpoints), queues_while_creating=True)
+    return Compute(endpoints, LocalJobs(endpoints, clock=clock), queues_while_creating=True)
 
 
 def user_with(api: Api, admin: str, username: str, role: str, permissions: list[str]) -> str:

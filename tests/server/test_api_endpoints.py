@@ -7,7 +7,6 @@ the record on; the local backend's own behaviour is in test_local_endpoints.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from aws_extension.contract import (
     SAGEMAKER_INSTANCE_TYPES,
 )
 from aws_extension.middleware.app import create_app
+from aws_extension.middleware.compute import Compute
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.errors import Conflict, NoEndpoint, NotFound
 from aws_extension.middleware.records.sqlite import SqliteRecords
@@ -49,16 +49,8 @@ SHAPE = {
 
 
 @pytest.fixture
-def app(
-    config: Config,
-    records: SqliteRecords,
-    clock: FakeClock,
-    admin_password: str,
-    moto_endpoint: str,
-) -> Iterator[FastAPI]:
-    app = create_app(config, records, clock=clock, compute=sagemaker_compute(moto_endpoint))
-    yield app
-    app.state.services.close()
+def compute(moto_endpoint: str) -> Compute:
+    return sagemaker_compute(moto_endpoint)
 
 
 @pytest.fixture

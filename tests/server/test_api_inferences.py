@@ -20,14 +20,12 @@ from typing import Any
 import pytest
 import requests
 
-from aws_extension.middleware.compute import Compute
-from aws_extension.middleware.compute.local_endpoints import LocalComputeSettings, LocalEndpoints
-from aws_extension.middleware.compute.local_jobs import LocalJobs
 from aws_extension.middleware.config import Config
 from aws_extension.middleware.inference_policy import InferencePolicy
 from aws_extension.middleware.records.sqlite import SqliteRecords
-from tests.server.a1111_for_jobs import StandInA1111, running_a1111
+from tests.server.a1111_for_jobs import StandInA1111
 from tests.server.conftest import PASSWORD, FakeClock
+from tests.server.endpoints_support import local_compute
 from tests.server.inferences_support import WAIT, Served, served, stored_objects, txt2img
 from tests.server.live import complete, folder_blobs_at, put_parts, wait_for
 
@@ -50,19 +48,6 @@ def config(config: Config) -> Config:
 
 
 @pytest.fixture
-def a1111() -> Iterator[StandInA1111]:
-    with running_a1111() as server:
-        yield server
-
-
-@pytest.fixture
-def models_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "a1111-models"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def gen(
     config: Config,
     records: SqliteRecords,
@@ -70,8 +55,7 @@ def gen(
     admin_password: str,
     tmp_path: Path,
 ) -> Iterator[Served]:
-    endpoints = LocalEndpoints(LocalComputeSettings(state_dir=tmp_path / "state"))
-    compute = Compute(endpoints, LocalJobs(endpoints, clock=clock), queues_while_creating=True)
+    compute = local_compute(tmp_path / "state", clock=clock)
     blobs_at = folder_blobs_at(tmp_path / "blobs", clock)
     with served(config, records, clock, admin_password, blobs_at, compute) as running:
         yield running

@@ -19,12 +19,10 @@ import pytest
 import requests
 from fastapi import FastAPI
 
-from aws_extension.middleware.app import create_app
+from aws_extension.middleware.compute import Compute
 from aws_extension.middleware.compute.local_endpoints import LocalEndpoints
-from aws_extension.middleware.config import Config
-from aws_extension.middleware.records.sqlite import SqliteRecords
-from tests.server.a1111_for_jobs import StandInA1111, running_a1111
-from tests.server.conftest import Api, FakeClock
+from tests.server.a1111_for_jobs import StandInA1111
+from tests.server.conftest import Api
 from tests.server.endpoints_support import local_compute
 from tests.server.live import wait_for
 from tests.server.stack import Stack
@@ -36,34 +34,13 @@ READY_TIMEOUT = 60.0
 
 
 @pytest.fixture
-def a1111() -> Iterator[StandInA1111]:
-    with running_a1111() as server:
-        yield server
-
-
-@pytest.fixture
-def models_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "a1111-models"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
 @pytest.fixture
-def app(
-    config: Config,
-    records: SqliteRecords,
-    clock: FakeClock,
-    admin_password: str,
-    state_dir: Path,
-) -> Iterator[FastAPI]:
-    app = create_app(config, records, clock=clock, compute=local_compute(state_dir))
-    yield app
-    app.state.services.close()
+def compute(state_dir: Path) -> Compute:
+    return local_compute(state_dir)
 
 
 @pytest.fixture

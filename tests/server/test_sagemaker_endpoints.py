@@ -9,26 +9,23 @@ SageMaker AI sends to Amazon EventBridge": `detail.EndpointStatus` is `IN_SERVIC
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from fastapi import FastAPI
 
-from aws_extension.middleware.app import create_app
-from aws_extension.middleware.compute import EndpointSpec
+from aws_extension.middleware.compute import Compute, EndpointSpec
 from aws_extension.middleware.compute.sagemaker_endpoints import (
     DIMENSION,
     SageMakerEndpoints,
     alarm_name,
 )
-from aws_extension.middleware.config import Config
 from aws_extension.middleware.errors import Invalid
 from aws_extension.middleware.events import handle_event
 from aws_extension.middleware.records.sqlite import SqliteRecords
 from aws_extension.middleware.services import Services
-from tests.server.conftest import Api, FakeClock
+from tests.server.conftest import Api
 from tests.server.endpoints_support import (
     INSTANCE_TYPE,
     SETTINGS,
@@ -270,16 +267,8 @@ def test_delete_removes_scaling_alarm_endpoint_config_and_model_and_can_repeat(
 
 
 @pytest.fixture
-def app(
-    config: Config,
-    records: SqliteRecords,
-    clock: FakeClock,
-    admin_password: str,
-    moto_endpoint: str,
-) -> Iterator[FastAPI]:
-    app = create_app(config, records, clock=clock, compute=sagemaker_compute(moto_endpoint))
-    yield app
-    app.state.services.close()
+def compute(moto_endpoint: str) -> Compute:
+    return sagemaker_compute(moto_endpoint)
 
 
 @pytest.fixture

@@ -28,12 +28,12 @@ from aws_extension.middleware.compute.base import (
     JOB_ERROR_DEADLINE,
     JOB_ERROR_ENDPOINT,
     JOB_ERROR_ENDPOINT_UNAVAILABLE,
-    JOB_ERROR_INVALID_REPLY,
     JobBackend,
     JobOutcome,
     JobSink,
     JobSubmission,
 )
+from aws_extension.middleware.compute.job_replies import json_or_none, reply_outcome, runtime_error
 from aws_extension.middleware.compute.local_endpoints import LocalEndpoints
 from aws_extension.middleware.errors import Conflict, Unavailable
 
@@ -49,33 +49,13 @@ _Entry = tuple[JobSubmission, JobSink]
 
 def _error_outcome(status: int, raw: bytes) -> JobOutcome:
     """The runtime's error body, or words for an answer that is not one."""
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        code = body.get("code")
-        return JobOutcome(
-            error_code=code if isinstance(code, str) else JOB_ERROR_ENDPOINT,
-            error_detail=body["detail"],
-        )
+    outcome = runtime_error(json_or_none(raw))
+    if outcome is not None:
+        return outcome
     return JobOutcome(
         error_code=JOB_ERROR_ENDPOINT,
         error_detail=f"The endpoint's runtime answered HTTP {status} without an error body.",
     )
-
-
-def _reply_outcome(raw: bytes) -> JobOutcome:
-    try:
-        reply = json.loads(raw)
-    except ValueError:
-        reply = None
-    if not isinstance(reply, dict):
-        return JobOutcome(
-            error_code=JOB_ERROR_INVALID_REPLY,
-            error_detail="The endpoint's runtime answered something other than a JSON object.",
-        )
-    return JobOutcome(reply=reply)
 
 
 class LocalJobs(JobBackend):
@@ -193,7 +173,7 @@ class LocalJobs(JobBackend):
         )
         try:
             with _OPENER.open(request, timeout=timeout) as response:
-                return _reply_outcome(response.read())
+                return reply_outcome(response.read(), "The endpoint's runtime")
         except urllib.error.HTTPError as error:
             with error:
                 return _error_outcome(error.code, error.read())

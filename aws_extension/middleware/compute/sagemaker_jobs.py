@@ -31,13 +31,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aws_extension.middleware.compute.base import (
     JOB_ERROR_DEADLINE,
     JOB_ERROR_ENDPOINT,
-    JOB_ERROR_INVALID_REPLY,
     JobBackend,
     JobOutcome,
     JobSink,
     JobSubmission,
     job_input_key,
 )
+from aws_extension.middleware.compute.job_replies import json_or_none, reply_outcome, runtime_error
 from aws_extension.middleware.errors import Conflict, DomainError, Unavailable
 from aws_extension.middleware.inference_policy import InferencePolicy
 
@@ -64,35 +64,15 @@ def _refusal(endpoint: str, error: ClientError) -> DomainError:
     return Unavailable(f"SageMaker did not take the job ({code or 'no answer'}); try again.")
 
 
-def _outcome_of_body(raw: bytes) -> JobOutcome:
-    try:
-        reply = json.loads(raw)
-    except ValueError:
-        reply = None
-    if not isinstance(reply, dict):
-        return JobOutcome(
-            error_code=JOB_ERROR_INVALID_REPLY,
-            error_detail="The endpoint answered something other than a JSON object.",
-        )
-    return JobOutcome(reply=reply)
-
-
 def _outcome_of_error(error: ClientError) -> JobOutcome:
     """A failed InvokeEndpoint: the runtime's own error when SageMaker passes it on
     (`ModelError` carries the container's answer in `OriginalMessage`)."""
     response: dict[str, Any] = error.response
     original = response.get("OriginalMessage")
     if isinstance(original, str):
-        try:
-            body = json.loads(original)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("detail"), str):
-            code = body.get("code")
-            return JobOutcome(
-                error_code=code if isinstance(code, str) else JOB_ERROR_ENDPOINT,
-                error_detail=body["detail"],
-            )
+        outcome = runtime_error(json_or_none(original))
+        if outcome is not None:
+            return outcome
     logger.warning("InvokeEndpoint failed: %s", error)
     return JobOutcome(
         error_code=JOB_ERROR_ENDPOINT,
@@ -193,7 +173,7 @@ class SageMakerJobs(JobBackend):
                 ContentType=JSON,
                 Accept=JSON,
             )
-            return _outcome_of_body(reply["Body"].read())
+            return reply_outcome(reply["Body"].read(), "The endpoint")
         except ClientError as error:
             return _outcome_of_error(error)
         except BotoCoreError as error:

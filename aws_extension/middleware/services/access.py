@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from aws_extension.contract import PERMISSION_ROLE, PERMISSION_USER
 from aws_extension.middleware.errors import Conflict, Invalid, PermissionDenied
-from aws_extension.middleware.records import Item, Records
+from aws_extension.middleware.records import Doc, Item, Records
 from aws_extension.middleware.services.entities import ROLE, USER, Principal, canonical
 
 #: Permissions that must always have at least one holder, or nobody could manage the system.
@@ -19,6 +19,12 @@ GUARDED = (PERMISSION_ROLE, PERMISSION_USER)
 
 def quoted(names: Iterable[str]) -> str:
     return ", ".join(repr(name) for name in names)
+
+
+def visible(doc: Doc, roles: frozenset[str] | None) -> bool:
+    """Whether a model or endpoint shared with `doc["allowed_roles"]` is for a reader with
+    `roles`: None is a manager, who sees them all; an empty `allowed_roles` shares with everyone."""
+    return roles is None or not doc["allowed_roles"] or not roles.isdisjoint(doc["allowed_roles"])
 
 
 class Access:
@@ -52,6 +58,20 @@ class Access:
                 f"Unknown role(s): {quoted(missing)}. Create them first or pick from GET /roles."
             )
         return found
+
+    def reader_roles(self, caller: Principal, manager: str) -> frozenset[str] | None:
+        """None for a caller holding the `manager` permission (it sees everything of its
+        kind), else the caller's roles, which decide what `visible` lets it see."""
+        if caller.holds(manager):
+            return None
+        user = self._records.get(USER, caller.username)
+        return frozenset(user.doc["roles"]) if user is not None else frozenset()
+
+    def role_list(self, role_names: Iterable[str]) -> list[str]:
+        """What to store as `allowed_roles`: each name once, in order; `Invalid` if unknown."""
+        unique = list(dict.fromkeys(role_names))
+        self.known_roles(unique)
+        return unique
 
     @staticmethod
     def require_held(caller: Principal, permissions: Iterable[str], action: str) -> None:

@@ -47,7 +47,7 @@ from aws_extension.middleware.errors import Conflict, Invalid, NotFound, TooLarg
 from aws_extension.middleware.records import Doc, Item, Records
 from aws_extension.middleware.records.base import encode_cursor
 from aws_extension.middleware.security.outbound import Fetcher
-from aws_extension.middleware.services.access import Access
+from aws_extension.middleware.services.access import Access, visible
 from aws_extension.middleware.services.checkpoint_imports import Importer
 from aws_extension.middleware.services.checkpoint_store import (
     CHECKPOINT,
@@ -58,7 +58,7 @@ from aws_extension.middleware.services.checkpoint_store import (
     name_key,
     new_id,
 )
-from aws_extension.middleware.services.entities import USER, Listing, Principal, timestamp
+from aws_extension.middleware.services.entities import Listing, Principal, timestamp
 
 #: Records one list request examines at most: a filter that matches little still answers
 #: quickly, with a short page and a cursor to go on.
@@ -141,12 +141,6 @@ def _parts_problem(numbers: Sequence[int], part_count: int) -> str | None:
     return "; ".join(problems) or None
 
 
-def _visible(doc: Doc, roles: frozenset[str] | None) -> bool:
-    """`roles` None means the caller manages models and sees all of them; an empty
-    `allowed_roles` means everyone may use the model."""
-    return roles is None or not doc["allowed_roles"] or not roles.isdisjoint(doc["allowed_roles"])
-
-
 class CheckpointService:
     def __init__(
         self,
@@ -185,7 +179,7 @@ class CheckpointService:
         Filters are applied while paging the records, at most `_SCAN_LIMIT` records per
         call, so a page may hold fewer than `limit` items and still have a next cursor.
         """
-        roles = self._reader_roles(caller)
+        roles = self._access.reader_roles(caller, PERMISSION_CHECKPOINT)
         needle = name.casefold() if name else None
 
         def wanted(doc: Doc) -> bool:
@@ -193,7 +187,7 @@ class CheckpointService:
                 (model_type is None or doc["type"] == model_type)
                 and (status is None or doc["status"] == status)
                 and (needle is None or needle in doc["name"].casefold())
-                and _visible(doc, roles)
+                and visible(doc, roles)
             )
 
         unfiltered = model_type is None and status is None and needle is None and roles is None
@@ -217,7 +211,8 @@ class CheckpointService:
     def get(self, caller: Principal, checkpoint_id: str) -> Checkpoint:
         item = self._records.get(CHECKPOINT, checkpoint_id)
         # A model the caller may not see does not exist for it.
-        if item is None or not _visible(item.doc, self._reader_roles(caller)):
+        roles = self._access.reader_roles(caller, PERMISSION_CHECKPOINT)
+        if item is None or not visible(item.doc, roles):
             raise self._store.gone(checkpoint_id)
         return checkpoint_from(item)
 
@@ -240,7 +235,7 @@ class CheckpointService:
                 f"The model is {human_size(size)}; this deployment takes models up to "
                 f"{human_size(self._policy.max_size)}."
             )
-        roles = self._known_roles(allowed_roles)
+        roles = self._access.role_list(allowed_roles)
         if sha256 is not None:
             self._store.refuse_duplicate(model_type, sha256)
         self._store.ensure_name_free(model_type, name)
@@ -376,7 +371,7 @@ class CheckpointService:
         id. Allowed in every status."""
         store = self._store
         item = store.item(checkpoint_id)
-        roles = self._known_roles(allowed_roles) if allowed_roles is not None else None
+        roles = self._access.role_list(allowed_roles) if allowed_roles is not None else None
         model_type, old_name = item.doc["type"], item.doc["name"]
         renamed = name is not None and name_key(model_type, name) != name_key(model_type, old_name)
         if renamed:
@@ -430,7 +425,7 @@ class CheckpointService:
                     f"The URL does not end in a usable file name ({problem}); give the model "
                     "a name."
                 )
-        roles = self._known_roles(allowed_roles)
+        roles = self._access.role_list(allowed_roles)
         if sha256 is not None:
             self._store.refuse_duplicate(model_type, sha256)
         self._store.ensure_name_free(model_type, name)
@@ -464,7 +459,7 @@ class CheckpointService:
         problem = model_name_problem(name)
         if problem is not None:
             raise Invalid(f"Cannot name a model {name!r}: {problem}.")
-        roles = self._known_roles(allowed_roles)
+        roles = self._access.role_list(allowed_roles)
         self._store.ensure_name_free(model_type, name)
         checkpoint_id = new_id(self._clock)
         key = f"checkpoints/{checkpoint_id}/{name}"
@@ -570,18 +565,6 @@ class CheckpointService:
             self._blobs.abort_multipart(item.doc["object_key"], item.doc["upload_id"])
         except Conflict:
             pass  # failed by the sweep meanwhile, which dropped the upload
-
-    def _reader_roles(self, caller: Principal) -> frozenset[str] | None:
-        """None for model managers (they see everything), else the caller's roles."""
-        if caller.holds(PERMISSION_CHECKPOINT):
-            return None
-        user = self._records.get(USER, caller.username)
-        return frozenset(user.doc["roles"]) if user is not None else frozenset()
-
-    def _known_roles(self, names: Iterable[str]) -> list[str]:
-        unique = list(dict.fromkeys(names))
-        self._access.known_roles(unique)
-        return unique
 
     def _plan(self, size: int) -> tuple[int, int]:
         """Part size and count: the configured size (at least the backend's minimum), raised

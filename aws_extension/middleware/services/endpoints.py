@@ -41,7 +41,7 @@ from aws_extension.middleware.compute.sagemaker_names import endpoint_status
 from aws_extension.middleware.errors import Conflict, DomainError, Invalid, NoEndpoint, NotFound
 from aws_extension.middleware.records import Doc, Item, Records
 from aws_extension.middleware.records.base import encode_cursor
-from aws_extension.middleware.services.access import Access
+from aws_extension.middleware.services.access import Access, visible
 from aws_extension.middleware.services.endpoint_store import (
     ENDPOINT,
     Endpoint,
@@ -50,7 +50,7 @@ from aws_extension.middleware.services.endpoint_store import (
     new_doc,
     spec_from,
 )
-from aws_extension.middleware.services.entities import USER, Listing, Principal, timestamp
+from aws_extension.middleware.services.entities import Listing, Principal, timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +70,6 @@ class UsableEndpoint:
     spec: EndpointSpec
     refs: dict[str, Any]
     status: str
-
-
-def _visible(doc: Doc, roles: frozenset[str] | None) -> bool:
-    """`roles` None: the caller manages endpoints and sees all of them."""
-    return roles is None or not doc["allowed_roles"] or not roles.isdisjoint(doc["allowed_roles"])
 
 
 def _always(doc: Doc) -> bool:
@@ -129,7 +124,7 @@ class EndpointService:
     ) -> Listing[Endpoint]:
         """The visible endpoints in name order. Visibility is applied while paging, over at
         most `_SCAN_LIMIT` records per call, so a page may be short and still have a cursor."""
-        roles = self._reader_roles(caller)
+        roles = self._access.reader_roles(caller, PERMISSION_ENDPOINT)
         batch = limit if roles is None else _SCAN_BATCH
         found: list[Item] = []
         scanned = 0
@@ -137,7 +132,7 @@ class EndpointService:
             page = self._store.page(batch, cursor)
             for index, item in enumerate(page.items):
                 scanned += 1
-                if _visible(item.doc, roles):
+                if visible(item.doc, roles):
                     found.append(item)
                 if len(found) == limit or scanned >= _SCAN_LIMIT:
                     more = index < len(page.items) - 1 or page.next_cursor is not None
@@ -173,7 +168,7 @@ class EndpointService:
         """Record the endpoint as `Creating` and have the backend start creating it."""
         self._check_instances(type, instance_type, initial_instance_count, autoscaling)
         self._check_webui(instance_type, engine, webui_url, webui_models_dir)
-        roles = self._known_roles(allowed_roles)
+        roles = self._access.role_list(allowed_roles)
         if name is None:
             name = f"sd-{type}-{secrets.token_hex(3)}"
         elif name in RESERVED_NAMES:
@@ -251,10 +246,10 @@ class EndpointService:
             if item.doc["status"] not in usable:
                 raise _unusable(name, item.doc)
             return self._usable(item)
-        roles = self._reader_roles(caller)
+        roles = self._access.reader_roles(caller, PERMISSION_ENDPOINT)
         waiting: Item | None = None
         for stored in self._store.scan():
-            if not _visible(stored.doc, roles):
+            if not visible(stored.doc, roles):
                 continue
             item = self._refresh(stored)
             if item is None:
@@ -399,7 +394,8 @@ class EndpointService:
     def _visible_item(self, caller: Principal, name: str) -> Item:
         item = self._store.get(name)
         # An endpoint the caller may not see does not exist for it.
-        if item is None or not _visible(item.doc, self._reader_roles(caller)):
+        roles = self._access.reader_roles(caller, PERMISSION_ENDPOINT)
+        if item is None or not visible(item.doc, roles):
             raise self._store.gone(name)
         return item
 
@@ -484,15 +480,3 @@ class EndpointService:
         return UsableEndpoint(
             item.key, spec_from(item), dict(item.doc["refs"] or {}), item.doc["status"]
         )
-
-    def _reader_roles(self, caller: Principal) -> frozenset[str] | None:
-        """None for endpoint managers (they see everything), else the caller's roles."""
-        if caller.holds(PERMISSION_ENDPOINT):
-            return None
-        user = self._records.get(USER, caller.username)
-        return frozenset(user.doc["roles"]) if user is not None else frozenset()
-
-    def _known_roles(self, names: Iterable[str]) -> list[str]:
-        unique = list(dict.fromkeys(names))
-        self._access.known_roles(unique)
-        return unique

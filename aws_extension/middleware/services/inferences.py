@@ -58,6 +58,7 @@ from aws_extension.middleware.compute.base import (
     job_input_key,
     job_prefix,
 )
+from aws_extension.middleware.compute.job_replies import runtime_error
 from aws_extension.middleware.errors import Conflict, Invalid, NotFound, PermissionDenied, TooLarge
 from aws_extension.middleware.inference_policy import InferencePolicy
 from aws_extension.middleware.records import Doc, Records
@@ -721,12 +722,9 @@ class InferenceService:
                 error = self._read_json(key)
             except (BlobNotFound, InvalidKey, ValueError):
                 error = None
-            if isinstance(error, dict) and isinstance(error.get("detail"), str):
-                code = error.get("code")
-                return JobOutcome(
-                    error_code=code if isinstance(code, str) else JOB_ERROR_ENDPOINT,
-                    error_detail=error["detail"],
-                )
+            outcome = runtime_error(error)
+            if outcome is not None:
+                return outcome
         detail = reason if isinstance(reason, str) and reason else "SageMaker gave no reason."
         return JobOutcome(error_code=JOB_ERROR_ENDPOINT, error_detail=detail)
 
