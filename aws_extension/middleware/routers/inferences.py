@@ -10,12 +10,12 @@ from aws_extension.middleware.errors import Unavailable
 from aws_extension.middleware.schemas.common import Name, Page, Problem, problems
 from aws_extension.middleware.schemas.inferences import InferenceCreate, InferenceOut
 from aws_extension.middleware.services.entities import Listing, Principal
-from aws_extension.middleware.services.inferences import (
+from aws_extension.middleware.services.inference_entities import (
     Inference,
-    InferenceService,
     LoraChoice,
     ModelChoice,
 )
+from aws_extension.middleware.services.inferences import InferenceService
 
 router = APIRouter(prefix="/inferences", tags=["inferences"])
 

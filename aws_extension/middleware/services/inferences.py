@@ -17,25 +17,22 @@ Rules (docs/architecture.md, "Inference jobs"):
   they were being stored are removed again.
 
 The service is also the compute backends' `JobSink`: they report starts and ends here, and
-the rules that store images and decide final statuses are written once.
+the rules that store images and decide final statuses are written once. What an endpoint
+answered is read and stored by `InferenceResults` (`inference_results.py`); the shapes
+handed to the routers are in `inference_entities.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 from aws_extension.contract import (
     CHECKPOINT_ACTIVE,
@@ -47,7 +44,7 @@ from aws_extension.contract import (
     INFERENCE_SUCCEEDED,
     PERMISSION_USER,
 )
-from aws_extension.middleware.blobs import BlobNotFound, Blobs, InvalidKey
+from aws_extension.middleware.blobs import Blobs
 from aws_extension.middleware.compute import Compute, JobOutcome, JobSubmission
 from aws_extension.middleware.compute.base import (
     JOB_ERROR_DEADLINE,
@@ -56,9 +53,7 @@ from aws_extension.middleware.compute.base import (
     JOB_ERROR_INTERRUPTED,
     JOB_ERROR_INVALID_REPLY,
     job_input_key,
-    job_prefix,
 )
-from aws_extension.middleware.compute.job_replies import runtime_error
 from aws_extension.middleware.errors import Conflict, Invalid, NotFound, PermissionDenied, TooLarge
 from aws_extension.middleware.inference_policy import InferencePolicy
 from aws_extension.middleware.records import Doc, Records
@@ -66,6 +61,19 @@ from aws_extension.middleware.services.checkpoint_store import CHECKPOINT, new_i
 from aws_extension.middleware.services.checkpoints import CheckpointService
 from aws_extension.middleware.services.endpoints import EndpointService
 from aws_extension.middleware.services.entities import Listing, Principal, timestamp
+from aws_extension.middleware.services.inference_entities import (
+    CHECKPOINT_TYPE,
+    LORA_TYPE,
+    VAE_TYPE,
+    Inference,
+    ModelChoice,
+    inference_from,
+)
+from aws_extension.middleware.services.inference_results import (
+    InferenceResults,
+    ReplyProblem,
+    s3_key,
+)
 from aws_extension.middleware.services.inference_store import (
     InferenceStore,
     Job,
@@ -75,84 +83,6 @@ from aws_extension.middleware.services.inference_store import (
 from aws_extension.middleware.services.job_waiter import JobWaiter
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_TYPE = "Stable-diffusion"
-VAE_TYPE = "VAE"
-LORA_TYPE = "Lora"
-
-
-def _image_suffix(data: bytes) -> str | None:
-    """The file suffix of an image a reply may carry (A1111 encodes in its
-    `samples_format`: PNG by default), by its magic bytes; None for anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return ".png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return ".jpg"
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return ".webp"
-    return None
-
-
-@dataclass(frozen=True)
-class LoraChoice:
-    id: str
-    weight: float = 1.0
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """The models of a request, by id."""
-
-    checkpoint: str
-    vae: str | None = None
-    loras: list[LoraChoice] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ModelUse:
-    id: str
-    name: str
-    sha256: str
-    #: LoRAs only.
-    weight: float | None = None
-
-
-@dataclass(frozen=True)
-class JobImage:
-    #: A fresh download URL, valid for `InferencePolicy.image_url_ttl` seconds.
-    url: str
-    seed: int | None
-    infotext: str | None
-
-
-@dataclass(frozen=True)
-class Inference:
-    id: str
-    status: str
-    task: str
-    endpoint: str
-    models: dict[str, Any]
-    payload: dict[str, Any]
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    deadline_at: datetime
-    images: list[JobImage]
-    info: dict[str, Any] | None
-    parameters: dict[str, Any] | None
-    timings: dict[str, Any] | None
-    error: str | None
-    error_code: str | None
-
-
-class ReplyProblem(Exception):
-    """A runtime reply that holds no usable result."""
-
-
-def _when(iso: str | None) -> datetime | None:
-    return datetime.fromisoformat(iso) if iso else None
 
 
 def _epoch(iso: str) -> float:
@@ -185,47 +115,6 @@ def _image_count(payload: dict[str, Any]) -> int:
     return count
 
 
-def _parse_info(raw: Any) -> dict[str, Any] | None:
-    """A1111 sends `info` as a JSON string; anything else unusable is dropped, not fatal."""
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str):
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            return None
-        return parsed if isinstance(parsed, dict) else None
-    return None
-
-
-def _seed_and_infotext(info: dict[str, Any] | None, index: int) -> tuple[int | None, str | None]:
-    """Image `index`'s seed and infotext from A1111's info: a grid, when there is one, comes
-    first and has the first infotext but no seed of its own."""
-    if info is None:
-        return None, None
-    infotexts = info.get("infotexts")
-    infotext = None
-    if isinstance(infotexts, list) and index < len(infotexts):
-        text = infotexts[index]
-        infotext = text if isinstance(text, str) else None
-    first = info.get("index_of_first_image", 0)
-    seeds = info.get("all_seeds")
-    seed = None
-    if isinstance(first, int) and isinstance(seeds, list) and 0 <= index - first < len(seeds):
-        value = seeds[index - first]
-        seed = value if isinstance(value, int) else None
-    return seed, infotext
-
-
-def _s3_key(location: Any) -> str | None:
-    """The key of an `s3://bucket/key` location; None for anything else."""
-    if not isinstance(location, str):
-        return None
-    parts = urlsplit(location)
-    key = parts.path.lstrip("/")
-    return key if parts.scheme == "s3" and key else None
-
-
 class InferenceService:
     def __init__(
         self,
@@ -247,6 +136,7 @@ class InferenceService:
         self._policy = policy
         self._clock = clock
         self._store = InferenceStore(records, clock)
+        self._results = InferenceResults(blobs, policy)
         self.waiter = waiter or JobWaiter()
 
     # -- creating --------------------------------------------------------------------------
@@ -477,7 +367,7 @@ class InferenceService:
                 self._finish(job, INFERENCE_CANCELLED, drop=True) or self._store.reread(job) or job
             )
         removed = self._store.remove(job)
-        self._drop_objects(job_id, removed.doc)
+        self._results.drop_job(job_id, removed.doc)
         self.waiter.notify(job_id)
 
     # -- the JobSink -----------------------------------------------------------------------
@@ -511,7 +401,7 @@ class InferenceService:
             )
             return
         try:
-            images, info = self._store_images(job_id, outcome.reply)
+            images, info = self._results.store_images(job_id, outcome.reply)
         except ReplyProblem as problem:
             self._finish(
                 job, INFERENCE_FAILED, error=str(problem), error_code=JOB_ERROR_INVALID_REPLY
@@ -530,8 +420,7 @@ class InferenceService:
         )
         if done is None:
             # Cancelled or deleted while the images were stored.
-            for image in images:
-                self._blobs.delete(image["key"])
+            self._results.discard(images)
 
     def handle_async_result(self, message: dict[str, Any]) -> None:
         """A SageMaker async inference notification (the SNS message, parsed): read the
@@ -543,16 +432,16 @@ class InferenceService:
             return
         response = message.get("responseParameters") or {}
         if status == "Completed":
-            key = _s3_key(response.get("outputLocation"))
-            outcome = self._read_output(key)
+            key = s3_key(response.get("outputLocation"))
+            outcome = self._results.read_output(key)
         else:
-            key = _s3_key(response.get("failureLocation") or message.get("failureLocation"))
-            outcome = self._read_failure(key, message.get("failureReason"))
+            key = s3_key(response.get("failureLocation") or message.get("failureLocation"))
+            outcome = self._results.read_failure(key, message.get("failureReason"))
         self.job_finished(job_id, outcome)
         # The output duplicates what is now stored (or reported); the input is no longer read.
         if key is not None:
-            self._delete_quietly(key)
-        self._delete_quietly(job_input_key(job_id))
+            self._results.delete_quietly(key)
+        self._results.delete_quietly(job_input_key(job_id))
 
     # -- housekeeping ----------------------------------------------------------------------
 
@@ -655,134 +544,5 @@ class InferenceService:
         self.waiter.notify(job.id)
         return done
 
-    def _store_images(self, job_id: str, reply: dict[str, Any]) -> tuple[list[Doc], Any]:
-        """Decode and store the reply's images; return their entries and the parsed info.
-        Nothing stays stored when a later image is unusable."""
-        images = reply.get("images")
-        if not isinstance(images, list) or not images:
-            raise ReplyProblem("The endpoint's reply holds no images.")
-        info = _parse_info(reply.get("info"))
-        stored: list[Doc] = []
-        try:
-            for index, encoded in enumerate(images):
-                data, suffix = self._decode(index, encoded)
-                key = f"{job_prefix(job_id)}{index}{suffix}"
-                self._blobs.put_stream(
-                    key, io.BytesIO(data), size_limit=self._policy.max_image_bytes
-                )
-                seed, infotext = _seed_and_infotext(info, index)
-                stored.append({"key": key, "seed": seed, "infotext": infotext})
-        except BaseException:
-            for image in stored:
-                self._blobs.delete(image["key"])
-            raise
-        return stored, info
-
-    @staticmethod
-    def _decode(index: int, encoded: Any) -> tuple[bytes, str]:
-        if not isinstance(encoded, str):
-            raise ReplyProblem(f"Image {index} of the endpoint's reply is not base64 text.")
-        try:
-            data = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise ReplyProblem(f"Image {index} of the endpoint's reply is not base64.") from None
-        suffix = _image_suffix(data)
-        if suffix is None:
-            raise ReplyProblem(f"Image {index} of the endpoint's reply is not a PNG, JPEG or WebP.")
-        return data, suffix
-
-    def _read_json(self, key: str) -> Any:
-        with contextlib.closing(self._blobs.open_read(key)) as stream:
-            return json.loads(stream.read())
-
-    def _read_output(self, key: str | None) -> JobOutcome:
-        if key is None:
-            return JobOutcome(
-                error_code=JOB_ERROR_INVALID_REPLY,
-                error_detail="SageMaker reported success without an output location.",
-            )
-        try:
-            reply = self._read_json(key)
-        except (BlobNotFound, InvalidKey):
-            detail = "The endpoint's output is not in this deployment's bucket."
-            return JobOutcome(error_code=JOB_ERROR_INVALID_REPLY, error_detail=detail)
-        except ValueError:
-            detail = "The endpoint's output is not JSON."
-            return JobOutcome(error_code=JOB_ERROR_INVALID_REPLY, error_detail=detail)
-        if not isinstance(reply, dict):
-            detail = "The endpoint's output is not a JSON object."
-            return JobOutcome(error_code=JOB_ERROR_INVALID_REPLY, error_detail=detail)
-        return JobOutcome(reply=reply)
-
-    def _read_failure(self, key: str | None, reason: Any) -> JobOutcome:
-        """The runtime's own error (`{"status", "detail", "code"}`) when SageMaker stored it,
-        else SageMaker's `failureReason`."""
-        if key is not None:
-            try:
-                error = self._read_json(key)
-            except (BlobNotFound, InvalidKey, ValueError):
-                error = None
-            outcome = runtime_error(error)
-            if outcome is not None:
-                return outcome
-        detail = reason if isinstance(reason, str) and reason else "SageMaker gave no reason."
-        return JobOutcome(error_code=JOB_ERROR_ENDPOINT, error_detail=detail)
-
-    def _drop_objects(self, job_id: str, doc: Doc) -> None:
-        for image in doc.get("images") or ():
-            self._delete_quietly(image["key"])
-        self._delete_quietly(job_input_key(job_id))
-
-    def _delete_quietly(self, key: str) -> None:
-        try:
-            self._blobs.delete(key)
-        except InvalidKey:
-            logger.warning("Not deleting %r: not a valid object key", key)
-
     def _out(self, job: Job) -> Inference:
-        doc = job.doc
-        ttl = self._policy.image_url_ttl
-        images = [
-            JobImage(
-                self._blobs.download_url(image["key"], expires_in=ttl),
-                image["seed"],
-                image["infotext"],
-            )
-            for image in doc["images"]
-        ]
-        return Inference(
-            id=job.id,
-            status=doc["status"],
-            task=doc["task"],
-            endpoint=doc["endpoint"],
-            models=_models_out(doc["models"]),
-            payload=doc["payload"],
-            created_by=doc["created_by"],
-            created_at=datetime.fromisoformat(doc["created_at"]),
-            updated_at=datetime.fromisoformat(doc["updated_at"]),
-            started_at=_when(doc["started_at"]),
-            finished_at=_when(doc["finished_at"]),
-            deadline_at=datetime.fromisoformat(doc["deadline_at"]),
-            images=images,
-            info=doc["info"],
-            parameters=doc["parameters"],
-            timings=doc["timings"],
-            error=doc["error"],
-            error_code=doc["error_code"],
-        )
-
-
-def _models_out(models: Doc) -> dict[str, Any]:
-    """The job's models without their object keys."""
-
-    def shown(use: Doc | None) -> dict[str, Any] | None:
-        if use is None:
-            return None
-        fields = ("id", "name", "sha256", "weight") if "weight" in use else ("id", "name", "sha256")
-        return {name: use[name] for name in fields}
-
-    return {
-        CHECKPOINT_TYPE: shown(models[CHECKPOINT_TYPE]),
-        VAE_TYPE: shown(models[VAE_TYPE]),
-        LORA_TYPE: [shown(use) for use in models[LORA_TYPE]],
-    }
+        return inference_from(job, self._results.image_url)
