@@ -20,7 +20,9 @@ throughput and CPU are measured around the transfer (not the interpreter's start
 is the child's VmHWM (not `ru_maxrss`, which carries the forking parent's peak over exec).
 The server side's CPU time is measured too (moto runs in this process, the stack in its own),
 which shows what bounds each figure: a side that burns about one core per second of
-transfer is saturated (Python servers are bound to one core by the GIL). The file is in the
+transfer is saturated when it is bound to one core by the GIL (moto's server is; the local
+stack's part threads hash and write with the GIL released, so it is bound by the machine's
+cores, which it shares with the uploader: add both sides' "cores"). The file is in the
 page cache for every run (it was just written), so the disk plays no part. MB/s is 10^6 B/s.
 """
 

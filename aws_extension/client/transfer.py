@@ -24,6 +24,7 @@ How the work is split, and why:
   change them, and computing the MD5 a second time would cost as much CPU (about 2 s per
   GiB) as the server's own MD5, on the same cores (`verify_etags`).
 
+One PUT is `part_put.PartSender`'s job (http.client for plain HTTP, requests otherwise).
 Only the standard library and requests: this runs inside the WebUI.
 """
 
@@ -41,26 +42,23 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.utils import select_proxy
 
 from aws_extension import contract
 from aws_extension.client import errors
-from aws_extension.client.api import _connection_reason
+from aws_extension.client.part_put import PartSender, PutFailed, TransferCancelled
 
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 #: Chunk for reading parts that need no sending and for hashing a whole file.
 READ_CHUNK = MIB
-#: Largest block handed to the HTTP library per read of a part body: large enough for few
-#: system calls, small enough for smooth progress and a prompt stop.
-SEND_BLOCK = 256 * 1024
 #: Statuses after which the same PUT may well succeed.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: How many fresh URLs a part may use up on expiry before that counts as failing.
@@ -69,14 +67,6 @@ MAX_URL_REFRESHES = 3
 EXPIRY_MARGIN = 60.0
 #: Seconds of history the moving average of the rate looks at.
 RATE_WINDOW = 5.0
-
-
-class TransferCancelled(Exception):
-    """Inside the workers: the transfer is stopping, so a part on its way is dropped.
-
-    Raised from a request body's `read` to cut a PUT short; the caller of `PartEngine.run`
-    sees the error that caused the stop instead (its callback's, a part's, or Ctrl-C).
-    """
 
 
 class FileChanged(errors.ApiError):
@@ -272,36 +262,6 @@ class _Counters:
             return self.confirmed + sum(self._in_flight.values()), self.sent
 
 
-class _PartBody:
-    """A part's bytes as a file-like request body that counts what was sent and can stop.
-
-    requests sends a body with `read` in blocks and takes its length from `__len__`. A read
-    may return more than asked: urllib3 2 and http.client (urllib3 1.26) send whatever a read
-    returns, and fewer, larger blocks cost fewer system calls than their 8-16 KiB default.
-    """
-
-    def __init__(
-        self, data: memoryview, number: int, counters: _Counters, stop: threading.Event
-    ) -> None:
-        self._data = data
-        self._number = number
-        self._counters = counters
-        self._stop = stop
-        self._offset = 0
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def read(self, size: int = -1) -> memoryview:
-        if self._stop.is_set():
-            raise TransferCancelled
-        end = len(self._data) if size is None or size < 0 else self._offset + max(size, SEND_BLOCK)
-        block = self._data[self._offset : end]
-        self._offset += len(block)
-        self._counters.add(self._number, len(block))
-        return block
-
-
 @dataclass(frozen=True)
 class _Done:
     number: int
@@ -380,9 +340,11 @@ class PartEngine:
         self.verify_etags = verify_etags
         self._owns_session = session is None
         self._session = session if session is not None else make_session(workers)
+        self._sender = PartSender(self._session, self.timeout)
         self._verify_by_origin: dict[tuple[str, str], bool] = {}
 
     def close(self) -> None:
+        self._sender.close()
         if self._owns_session:
             self._session.close()
 
@@ -537,21 +499,25 @@ class PartEngine:
         events: queue.Queue[_Done | _Hashed | _Failed],
         stop: threading.Event,
     ) -> None:
-        while (item := work.get()) is not None:
-            number, buffer, length = item
-            try:
-                if stop.is_set():
+        try:
+            while (item := work.get()) is not None:
+                number, buffer, length = item
+                try:
+                    if stop.is_set():
+                        continue
+                    view = memoryview(buffer)[:length]
+                    etag = self._send_part(number, view, urls, counters, stop)
+                    urls.done(number)
+                    events.put(_Done(number, etag, length))
+                except TransferCancelled:
                     continue
-                etag = self._send_part(number, memoryview(buffer)[:length], urls, counters, stop)
-                urls.done(number)
-                events.put(_Done(number, etag, length))
-            except TransferCancelled:
-                continue
-            except BaseException as error:
-                stop.set()
-                events.put(_Failed(error))
-            finally:
-                free.put(buffer)
+                except BaseException as error:
+                    stop.set()
+                    events.put(_Failed(error))
+                finally:
+                    free.put(buffer)
+        finally:
+            self._sender.release_thread()
 
     # -- one part ----------------------------------------------------------------------------
 
@@ -572,27 +538,17 @@ class PartEngine:
             if expected is None and self._must_verify(url):
                 expected = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
             try:
-                response = self._session.put(
-                    url,
-                    data=_PartBody(data, number, counters, stop),
-                    headers={"Content-Type": "application/octet-stream"},
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
+                reply = self._sender.put(url, data, partial(counters.add, number), stop)
             except TransferCancelled:
                 counters.rewind(number)
                 raise
-            except requests.RequestException as exc:
+            except PutFailed as failed:
                 counters.rewind(number)
-                # Never str(exc): requests puts the URL, a credential, in its messages.
-                why = _transport_reason(exc)
+                why = failed.why
             else:
-                with response:
-                    status = response.status_code
-                    etag = response.headers.get("ETag", "")
-                    body = response.content[:2000]
+                status, etag, body = reply.status, reply.etag, reply.body
                 if status == 200 and expected is None and _is_md5_etag(etag):
-                    return f'"{etag.strip().strip(chr(34)).lower()}"'
+                    return _quoted(etag)
                 if status == 200 and expected is not None and _same_etag(etag, expected):
                     return expected
                 counters.rewind(number)
@@ -618,12 +574,12 @@ class PartEngine:
                         status=status,
                     )
                 elif status not in RETRY_STATUSES:
-                    reason = f"{status} {response.reason or ''}".strip()
+                    reason = f"{status} {reply.reason}".strip()
                     raise PartFailed(
                         f"Part {number} was refused by the server ({reason}).", status=status
                     )
                 else:
-                    why = f"the server answered {status} {response.reason or ''}".rstrip()
+                    why = f"the server answered {status} {reply.reason}".rstrip()
             failures += 1
             if failures >= self.attempts:
                 raise PartFailed(
@@ -650,14 +606,9 @@ class PartEngine:
         origin = (parts.scheme, parts.netloc)
         known = self._verify_by_origin.get(origin)
         if known is None:
-            known = not (_is_loopback(parts.hostname) and self._proxy_for(url) is None)
+            known = not (_is_loopback(parts.hostname) and self._sender.proxy_for(url) is None)
             self._verify_by_origin[origin] = known
         return known
-
-    def _proxy_for(self, url: str) -> str | None:
-        """The proxy requests would send `url` through: the session's, or the environment's."""
-        settings = self._session.merge_environment_settings(url, {}, None, None, None)
-        return select_proxy(url, settings["proxies"])
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -711,6 +662,11 @@ def _hash_exactly(handle: Any, scratch: bytearray, length: int, digest: Any) -> 
         length -= count
 
 
+def _quoted(etag: str) -> str:
+    """An ETag as the completion takes it: quoted, lower case."""
+    return f'"{etag.strip().strip(chr(34)).lower()}"'
+
+
 def _is_md5_etag(received: str) -> bool:
     value = received.strip().strip('"')
     return len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value)
@@ -723,13 +679,3 @@ def _same_etag(received: str, expected: str) -> bool:
 def _says_expired(body: bytes) -> bool:
     """The local stack answers code `url_expired`; S3 says "Request has expired"."""
     return contract.ERROR_URL_EXPIRED.encode() in body or b"Request has expired" in body
-
-
-def _transport_reason(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "no connection in time"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "no answer in time"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "the secure connection (TLS) failed"
-    return _connection_reason(exc)

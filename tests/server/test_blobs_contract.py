@@ -441,10 +441,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def folder(tmp_path: Path, clock: FakeClock) -> Iterator[FolderBlobs]:
-    """A folder backend with 1 KiB minimum parts, so these tests can use small parts."""
-    with folder_server(tmp_path / "blobs", clock, min_part_size=1024) as blobs:
+@pytest.fixture(params=["threads", "route"])
+def folder(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Iterator[FolderBlobs]:
+    """A folder backend with 1 KiB minimum parts, so these tests can use small parts; its
+    part PUTs received by `part_put_protocol`'s threads (as in the local stack) or by the
+    route in `folder_routes`, which must answer alike."""
+    threads = request.param == "threads"
+    with folder_server(tmp_path / "blobs", clock, min_part_size=1024, threads=threads) as blobs:
         yield blobs
 
 
@@ -701,3 +706,127 @@ def test_a_64_mib_part_is_streamed_to_disk_not_held_in_memory(
     assert reply.headers["ETag"] == f'"{expected.hexdigest()}"'
     assert folder.list_parts(KEY, upload_id) == [PartInfo(1, reply.headers["ETag"], 64 * MIB)]
     assert peak - baseline < 30 * MIB, f"RSS grew by {(peak - baseline) / MIB:.1f} MiB"
+
+
+# -- parts laid out in place ("slots") -------------------------------------------------------
+
+SLOT = 4096
+
+
+def upload_folder(tmp_path: Path, upload_id: str) -> Path:
+    return tmp_path / "blobs" / "uploads" / upload_id
+
+
+def test_parts_of_the_planned_size_complete_in_place_without_a_copy(
+    folder: FolderBlobs, http: requests.Session, tmp_path: Path
+) -> None:
+    upload_id = folder.create_multipart(KEY, part_size=SLOT)
+    chunks = [_random.randbytes(SLOT), _random.randbytes(SLOT), _random.randbytes(100)]
+    # Out of order, as parallel workers deliver them.
+    etags = {n: put_part(http, folder, KEY, upload_id, n, chunks[n - 1]) for n in (3, 1, 2)}
+    stored = upload_folder(tmp_path, upload_id)
+    assert not list(stored.glob("*.part"))  # every part went to its slot
+    slots_inode = (stored / "parts.bin").stat().st_ino
+
+    assert folder.complete_multipart(KEY, upload_id, sorted(etags.items())) == 2 * SLOT + 100
+
+    assert read_all(folder, KEY) == b"".join(chunks)
+    # The object is the slot file itself, cut to size: no byte was copied.
+    obj = tmp_path / "blobs" / "objects" / KEY
+    assert obj.stat().st_ino == slots_inode
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+
+
+def test_parts_that_do_not_fit_the_plan_keep_s3_semantics(
+    folder: FolderBlobs, http: requests.Session, tmp_path: Path
+) -> None:
+    upload_id = folder.create_multipart(KEY, part_size=SLOT)
+    first = _random.randbytes(SLOT)
+    put_part(http, folder, KEY, upload_id, 1, first)
+    # Part 1 again, other bytes: the stored part's slot is never written over, yet the new
+    # part replaces it, as on S3.
+    again = _random.randbytes(SLOT)
+    assert put_part(http, folder, KEY, upload_id, 1, again) == etag_of(again)
+    # Part 2 larger than the slot: a file of its own.
+    big = _random.randbytes(SLOT + 10)
+    put_part(http, folder, KEY, upload_id, 2, big)
+    last = _random.randbytes(7)
+    put_part(http, folder, KEY, upload_id, 3, last)
+    assert [p.etag for p in folder.list_parts(KEY, upload_id)] == [
+        etag_of(again),
+        etag_of(big),
+        etag_of(last),
+    ]
+
+    parts = [(p.part_number, p.etag) for p in folder.list_parts(KEY, upload_id)]
+    assert folder.complete_multipart(KEY, upload_id, parts) == len(again + big + last)
+    assert read_all(folder, KEY) == again + big + last
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+
+
+def test_a_completion_that_leaves_out_stored_parts_copies_only_the_named_ones(
+    folder: FolderBlobs, http: requests.Session
+) -> None:
+    upload_id = folder.create_multipart(KEY, part_size=SLOT)
+    first = _random.randbytes(SLOT)
+    one = put_part(http, folder, KEY, upload_id, 1, first)
+    put_part(http, folder, KEY, upload_id, 2, _random.randbytes(SLOT))
+    put_part(http, folder, KEY, upload_id, 4, b"tail")
+    # Part 4 is not named: the slot file, which holds it, must not simply be cut to part 1.
+    assert folder.complete_multipart(KEY, upload_id, [(1, one)]) == SLOT
+    assert read_all(folder, KEY) == first
+
+
+def test_a_part_still_streaming_when_the_upload_completes_never_reaches_the_object(
+    folder: FolderBlobs,
+) -> None:
+    upload_id = folder.create_multipart(KEY, part_size=SLOT)
+    first = _random.randbytes(SLOT)
+    writer = folder.open_part_writer(KEY, upload_id, 1, size=SLOT)
+    writer.write(first)
+    etag = writer.commit()
+    late = folder.open_part_writer(KEY, upload_id, 2, size=SLOT)
+    late.write(b"x" * 100)
+
+    assert folder.complete_multipart(KEY, upload_id, [(1, etag)]) == SLOT
+
+    with pytest.raises(UploadNotFound):
+        late.write(b"y" * 100)
+    late.discard()
+    assert read_all(folder, KEY) == first
+
+
+def test_slotted_parts_survive_a_restart_of_the_server(
+    folder: FolderBlobs, http: requests.Session, tmp_path: Path, clock: FakeClock
+) -> None:
+    upload_id = folder.create_multipart(KEY, part_size=SLOT)
+    chunks = [_random.randbytes(SLOT), _random.randbytes(50)]
+    etags = [put_part(http, folder, KEY, upload_id, n, c) for n, c in enumerate(chunks, 1)]
+    # Another process on the same folder (the local stack started again) knows them all.
+    restarted = FolderBlobs(
+        tmp_path / "blobs", base_url="http://unused", secret=SECRET, min_part_size=1024
+    )
+    assert [p.etag for p in restarted.list_parts(KEY, upload_id)] == etags
+    writer = restarted.open_part_writer(KEY, upload_id, 2, size=50)
+    writer.write(chunks[1])
+    assert writer.commit() == etags[1]
+    assert restarted.complete_multipart(KEY, upload_id, list(enumerate(etags, 1))) == SLOT + 50
+    assert read_all(restarted, KEY) == b"".join(chunks)
+
+
+def test_a_disk_that_fails_mid_part_answers_500_and_keeps_nothing(
+    tmp_path: Path, clock: FakeClock, http: requests.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the part threads (the route's answer comes from the app's error handlers)."""
+    with folder_server(tmp_path / "blobs", clock, min_part_size=1024) as folder:
+        upload_id = folder.create_multipart(KEY, part_size=SLOT)
+        url = folder.part_url(KEY, upload_id, 1, expires_in=60)
+
+        def disk_full(*args: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(FolderBlobs, "_write_at", staticmethod(disk_full))
+            problem(http.put(url, data=b"x" * SLOT, timeout=30), 500, "internal")
+        assert folder.list_parts(KEY, upload_id) == []
+        assert put_part(http, folder, KEY, upload_id, 1, b"fine") == etag_of(b"fine")

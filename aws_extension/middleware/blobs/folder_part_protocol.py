@@ -119,7 +119,8 @@ def parse_part_put(head: bytes) -> PartPut | None:
 
 
 class _ClientGone(Exception):
-    """The client closed the connection before the whole body arrived."""
+    """The client closed the connection (or stalled past the timeout) before the whole body
+    arrived; kept apart from OSError, which from a write means the disk failed."""
 
 
 class _Body:
@@ -142,7 +143,10 @@ class _Body:
             buffer[:filled] = self._early[:filled]
             self._early = self._early[filled:]
         while filled < want:
-            count = self._sock.recv_into(buffer[filled:want])
+            try:
+                count = self._sock.recv_into(buffer[filled:want])
+            except OSError as error:  # reset, timed out
+                raise _ClientGone from error
             if not count:
                 raise _ClientGone
             filled += count
@@ -166,6 +170,17 @@ def _response(status: int, headers: list[tuple[bytes, bytes]], body: bytes, clos
 def _problem(error: DomainError, close: bool) -> bytes:
     reply = domain_error_response(error)
     return _response(reply.status_code, reply.raw_headers, bytes(reply.body), close)
+
+
+def _unexpected(error: BaseException) -> bytes:
+    """The 500 the app's handler answers for an unexpected error, logged the same way."""
+    log.error("Unexpected error on PUT %s", _PREFIX, exc_info=error)
+    reply = problem_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        ERROR_INTERNAL,
+        "The server failed unexpectedly; the error has been logged.",
+    )
+    return _response(reply.status_code, reply.raw_headers, bytes(reply.body), close=True)
 
 
 def serve_part_put(
@@ -198,18 +213,24 @@ def serve_part_put(
             body.drain(buffer)
             sock.sendall(_problem(error, request.close))
             return None if request.close else body.leftover
-        answer = _receive(writer, body, buffer, request)
+        except Exception as error:
+            sock.sendall(_unexpected(error))
+            return None
+        answer, close = _receive(writer, body, buffer, request)
         sock.sendall(answer)
     except (_ClientGone, OSError):
         # Nobody is left to answer (or the answer could not be sent): an interrupted part
         # is routine, the client sends it again.
         return None
-    return None if request.close else body.leftover
+    return None if close else body.leftover
 
 
-def _receive(writer: PartWriter, body: _Body, buffer: memoryview, request: PartPut) -> bytes:
-    """Stream the body into `writer`; the answer to send. Raises _ClientGone or OSError
-    (after discarding the bytes) when the client goes away mid-body."""
+def _receive(
+    writer: PartWriter, body: _Body, buffer: memoryview, request: PartPut
+) -> tuple[bytes, bool]:
+    """Stream the body into `writer`; the answer to send, and whether to close after it
+    (the rest of a refused body was not read). Raises _ClientGone (after discarding the
+    bytes) when the client goes away mid-body."""
     try:
         while (chunk := body.read_into(buffer)) is not None:
             writer.write(chunk, aligned=True)  # a slice from the start of an mmap
@@ -218,21 +239,17 @@ def _receive(writer: PartWriter, body: _Body, buffer: memoryview, request: PartP
         # The upload was completed or aborted meanwhile, or the part is too large.
         writer.discard()
         if request.length > MAX_PART_SIZE:
-            return _problem(error, close=True)
+            return _problem(error, close=True), True
         body.drain(buffer)
-        return _problem(error, request.close)
+        return _problem(error, request.close), request.close
     except BaseException as error:
         writer.discard()
-        if isinstance(error, (_ClientGone, OSError)):
+        if isinstance(error, _ClientGone):
             raise
-        log.error("Unexpected error on PUT %s", _PREFIX, exc_info=error)
-        reply = problem_response(
-            HTTPStatus.INTERNAL_SERVER_ERROR,
-            ERROR_INTERNAL,
-            "The server failed unexpectedly; the error has been logged.",
-        )
-        return _response(reply.status_code, reply.raw_headers, bytes(reply.body), close=True)
-    return _response(200, [(b"etag", etag.encode()), (b"content-length", b"0")], b"", request.close)
+        # A disk that is full or failing, say: the route would answer 500 too.
+        return _unexpected(error), True
+    headers = [(b"etag", etag.encode()), (b"content-length", b"0")]
+    return _response(200, headers, b"", request.close), request.close
 
 
 class _Threads:
@@ -349,10 +366,20 @@ class _PartPutProtocol(asyncio.Protocol):
         self._connections.discard(self)
 
     def shutdown(self) -> None:
-        """uvicorn asks every connection to end when it stops; one mid-part ends after it."""
+        """uvicorn asks every connection to end when it stops (and waits until they have).
+
+        A part still arriving is cut short, as a client that hangs up would cut it (its
+        bytes are discarded, the client sends the part again later): waiting for it could
+        keep the server from stopping for as long as a stalled client holds on.
+        """
         self._closing = True
-        if not self._busy and self._transport is not None:
+        if self._transport is None:
+            return
+        if not self._busy:
             self._transport.close()
+            return
+        with contextlib.suppress(OSError):
+            self._transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
 
     # -- the worker thread and back --------------------------------------------------------
 
