@@ -152,13 +152,13 @@ class Txt2ImgPanel(JobImages):
                 label="LoRA",
                 elem_id="sagemaker_txt2img_loras",
             )
-            self.lora_weight = gr.Slider(
-                minimum=-LORA_WEIGHT_RANGE,
-                maximum=LORA_WEIGHT_RANGE,
-                value=1.0,
-                step=0.05,
-                label="LoRA weight (a <lora:name:w> tag in the prompt wins)",
-                elem_id="sagemaker_txt2img_lora_weight",
+            self.lora_weight = _slider(
+                "lora_weight",
+                "LoRA weight (a <lora:name:w> tag in the prompt wins)",
+                -LORA_WEIGHT_RANGE,
+                LORA_WEIGHT_RANGE,
+                1.0,
+                0.05,
             )
         with gr.Row():
             self.sampler = gr.Dropdown(
@@ -175,57 +175,15 @@ class Txt2ImgPanel(JobImages):
                 info=f"diffusers endpoints lack {', '.join(samplers.WEBUI_ONLY_SCHEDULERS)}",
                 elem_id="sagemaker_txt2img_scheduler",
             )
-        self.steps = gr.Slider(
-            minimum=1,
-            maximum=MAX_STEPS,
-            value=20,
-            step=1,
-            label="Sampling steps",
-            elem_id="sagemaker_txt2img_steps",
-        )
+        self.steps = _slider("steps", "Sampling steps", 1, MAX_STEPS, 20, 1)
         with gr.Row():
-            self.width = gr.Slider(
-                minimum=64,
-                maximum=MAX_SIDE,
-                value=512,
-                step=8,
-                label="Width",
-                elem_id="sagemaker_txt2img_width",
-            )
-            self.height = gr.Slider(
-                minimum=64,
-                maximum=MAX_SIDE,
-                value=512,
-                step=8,
-                label="Height",
-                elem_id="sagemaker_txt2img_height",
-            )
+            self.width = _slider("width", "Width", 64, MAX_SIDE, 512, 8)
+            self.height = _slider("height", "Height", 64, MAX_SIDE, 512, 8)
         with gr.Row():
-            self.batch_count = gr.Slider(
-                minimum=1,
-                maximum=MAX_BATCH_COUNT,
-                value=1,
-                step=1,
-                label="Batch count",
-                elem_id="sagemaker_txt2img_batch_count",
-            )
-            self.batch_size = gr.Slider(
-                minimum=1,
-                maximum=MAX_BATCH_SIZE,
-                value=1,
-                step=1,
-                label="Batch size",
-                elem_id="sagemaker_txt2img_batch_size",
-            )
+            self.batch_count = _slider("batch_count", "Batch count", 1, MAX_BATCH_COUNT, 1, 1)
+            self.batch_size = _slider("batch_size", "Batch size", 1, MAX_BATCH_SIZE, 1, 1)
         with gr.Row():
-            self.cfg_scale = gr.Slider(
-                minimum=1,
-                maximum=30,
-                value=7,
-                step=0.5,
-                label="CFG Scale",
-                elem_id="sagemaker_txt2img_cfg_scale",
-            )
+            self.cfg_scale = _slider("cfg_scale", "CFG Scale", 1, 30, 7, 0.5)
             self.seed = gr.Number(
                 value=-1, precision=0, label="Seed (-1: random)", elem_id="sagemaker_txt2img_seed"
             )
@@ -533,3 +491,15 @@ def _picked(
             f"{label} is no longer listed as an Active {kind} model: click Refresh lists."
         )
     return model_id
+
+
+def _slider(name: str, label: str, low: float, high: float, value: float, step: float) -> Any:
+    """One of the panel's number sliders, with its stable elem_id."""
+    return gr.Slider(
+        minimum=low,
+        maximum=high,
+        value=value,
+        step=step,
+        label=label,
+        elem_id=f"sagemaker_txt2img_{name}",
+    )
