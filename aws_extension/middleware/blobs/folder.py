@@ -653,6 +653,10 @@ class FolderBlobs(Blobs):
     def _open_upload_manifest(self, key: str, upload_id: str) -> tuple[Path, dict]:
         """The folder and manifest of an open upload of `key`. Call with the lock held."""
         folder = self._upload_folder(upload_id)
+        if upload_id in self._completing:
+            # Checked before the manifest is read and cached: a cache entry made while a
+            # completion runs would outlive it and let a later call see a published upload.
+            raise UploadNotFound(f"No upload {upload_id!r} of {key!r}.")
         manifest = self._manifests.get(upload_id)
         if manifest is None:
             try:
@@ -661,11 +665,7 @@ class FolderBlobs(Blobs):
                 raise UploadNotFound(f"No upload {upload_id!r}.") from None
             if isinstance(manifest, dict):
                 self._manifests[upload_id] = manifest
-        if (
-            not isinstance(manifest, dict)
-            or manifest.get("key") != key
-            or upload_id in self._completing
-        ):
+        if not isinstance(manifest, dict) or manifest.get("key") != key:
             raise UploadNotFound(f"No upload {upload_id!r} of {key!r}.")
         return folder, manifest
 
